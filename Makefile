@@ -1,0 +1,53 @@
+# lmm-course: two commands do all the set-up.
+#   make lab    create .venv if needed, install the course, open JupyterLab on the lessons
+#   make test   the same install, then every test (unit tests + nbval on lessons/ and solutions/)
+# Other targets: make execute (re-run notebooks in place), make data (rebuild the
+# ciproxifan reconstruction), make help.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+JOBS   ?= 2
+LAB_ARGS ?=
+NOTEBOOKS ?= lessons/*.ipynb solutions/*.ipynb
+PYTEST_ARGS ?=
+
+.PHONY: help install lab test unit notebooks execute data clean-venv
+
+help:
+	@sed -n '1,8p' Makefile
+
+# The stamp is rebuilt whenever the pinned dependencies change.
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "lmm-course needs Python 3.11 (found %d.%d): set PYTHON=/path/to/python3.11" % v)'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@
+
+install: $(BIN)/.installed
+
+lab: install
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) lessons/00_course_map.ipynb
+
+# The whole suite, with its wall time. Notebooks run two at a time (one per core),
+# each in its own kernel; cells of one notebook stay together (--dist loadfile).
+test: install
+	@start=$$(date +%s); \
+	$(PY) -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS); status=$$?; \
+	echo "make test: wall time $$(( $$(date +%s) - start )) s"; exit $$status
+
+unit: install
+	$(PY) -m pytest -n $(JOBS) tests $(PYTEST_ARGS)
+
+# Re-execute notebooks in place, top to bottom, in a fresh kernel of this environment.
+execute: install
+	$(PY) -m lmmteach.notebooks execute $(NOTEBOOKS)
+
+data: install
+	$(PY) -m lmmteach.reconstruct --write
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,178 @@
+"""Rebuild the ciproxifan data set from the report's published summaries.
+
+The study's raw measurements are not public. What the report does publish is
+the design (which mouse got which doses) and the fitted outputs of two models:
+
+* Listing 1, ``lm(WAKE ~ Treatment * Genotype)``: estimates, standard errors,
+  residual standard error 8.224 on 29 df, R-squared 0.7195;
+* Listing 4, ``lmer(WAKE ~ Treatment * Genotype + (1 | id))`` by REML: fixed
+  effects, the variances 9.926 (id) and 58.145 (residual), REML criterion 221.3;
+
+Write the response as ``y = X b + r`` where ``X`` is the fixed-effects design
+and ``b`` the Listing 1 estimates. The OLS fit then reproduces Listing 1
+exactly whenever the residual ``r`` is orthogonal to the columns of ``X`` and
+``|r|^2 = 29 * 8.224^2`` (the standard errors, R-squared and F follow from the
+design). The REML fit reproduces Listing 4 when, at the published variances,
+``r`` also satisfies four linear equations (the generalised-least-squares
+estimates) and two quadratic ones (the REML score equations): 8 linear and 3
+quadratic conditions on 33 numbers. We start from a realistic simulation of the study and move it the
+shortest distance that satisfies every condition (Gauss-Newton with minimum
+norm steps). REM is simulated as a small share of sleep and NREM completes the
+percentages to 100.
+
+The room left is smaller than the count suggests: in this nearly balanced
+design the OLS residual sum of squares is almost implied by the two REML
+variances (within-mouse and between-mouse sums of squares), so only the few
+unbalanced directions carry the slack. That is why the five rows printed in
+the report's Figure 4 cannot be imposed as well: with them the conditions have
+no solution. The id numbers are ours.
+
+Run ``python -m lmmteach.reconstruct --write`` to rebuild
+``datasets/ciproxifan.csv``; ``--check`` compares with the shipped file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEED = 20220202  # the report's date: any fixed integer would do
+
+# (id, Genotype, dose in part 1, dose in part 2 or None when the mouse was excluded)
+# Dose combinations as published: 0+3 wt 4, ko 2; 10+3 wt 1, ko 2; 10+0 wt 3, ko 3;
+# 0+NA ko 2; 10+NA wt 1.
+MICE = [
+    (1, "wt", 0, 3), (2, "wt", 0, 3), (3, "wt", 0, 3), (12, "wt", 0, 3),
+    (4, "wt", 10, 3),
+    (5, "wt", 10, 0), (6, "wt", 10, 0), (9, "wt", 10, 0),
+    (7, "wt", 10, None),
+    (10, "ko", 0, 3), (16, "ko", 0, 3),
+    (11, "ko", 10, 3), (17, "ko", 10, 3),
+    (13, "ko", 10, 0), (14, "ko", 10, 0), (18, "ko", 10, 0),
+    (8, "ko", 0, None), (15, "ko", 0, None),
+]
+
+# Listing 1 (lm) and Listing 4 (lmer, REML), to the precision printed there.
+OLS_ESTIMATES = np.array([44.5675, 2.9591, -0.5100, -0.0925])
+OLS_RESIDUAL_SE = 8.224
+OLS_RESIDUAL_DF = 29
+REML_FIXED_EFFECTS = np.array([44.1194, 3.0834, -0.3840, -0.1707])
+REML_VAR_ID = 9.926
+REML_VAR_RESIDUAL = 58.145
+
+DECIMALS = 6
+COLUMNS = ["id", "part", "Genotype", "Treatment", "WAKE", "NREM", "REM"]
+
+
+def design() -> pd.DataFrame:
+    """One row per recording: id, part (1 or 2), Genotype, Treatment (mg/kg)."""
+    rows = []
+    for mouse, genotype, dose1, dose2 in MICE:
+        rows.append((mouse, 1, genotype, float(dose1)))
+        if dose2 is not None:
+            rows.append((mouse, 2, genotype, float(dose2)))
+    frame = pd.DataFrame(rows, columns=["id", "part", "Genotype", "Treatment"])
+    return frame.sort_values(["id", "part"], ignore_index=True)
+
+
+def _fixed_design(frame: pd.DataFrame) -> np.ndarray:
+    ko = (frame["Genotype"] == "ko").to_numpy(float)
+    dose = frame["Treatment"].to_numpy(float)
+    return np.column_stack([np.ones(len(frame)), dose, ko, dose * ko])
+
+
+def _solve_residual(X, Z, r_start, tol=1e-10, max_iter=100):
+    """Smallest move from ``r_start`` that satisfies every published condition."""
+    n, p = X.shape
+    V = REML_VAR_RESIDUAL * np.eye(n) + REML_VAR_ID * Z @ Z.T
+    Vinv_X = np.linalg.solve(V, X)
+    XtVX = X.T @ Vinv_X
+    # P maps y to V^-1 (y - X beta_gls): the REML "residual-maker" at the published variances.
+    P = np.linalg.inv(V) - Vinv_X @ np.linalg.solve(XtVX, Vinv_X.T)
+    ZZ = Z @ Z.T
+    A = np.vstack([X.T, Vinv_X.T])
+    c = np.concatenate([np.zeros(p), XtVX @ (REML_FIXED_EFFECTS - OLS_ESTIMATES)])
+    rss = OLS_RESIDUAL_DF * OLS_RESIDUAL_SE**2
+    score_target = np.trace(P @ ZZ)
+
+    def conditions(r):
+        Pr = P @ r
+        return np.concatenate([A @ r - c, [r @ r - rss, r @ Pr - (n - p), Pr @ ZZ @ Pr - score_target]])
+
+    def jacobian(r):
+        Pr = P @ r
+        return np.vstack([A, 2 * r, 2 * Pr, 2 * P @ ZZ @ Pr])
+
+    r = r_start.copy()
+    for _ in range(max_iter):
+        g = conditions(r)
+        if np.max(np.abs(g)) < tol:
+            return r
+        r = r - np.linalg.lstsq(jacobian(r), g, rcond=None)[0]
+    raise RuntimeError("the reconstruction did not converge; the published summaries may be inconsistent")
+
+
+def reconstruct_ciproxifan(seed: int = SEED) -> pd.DataFrame:
+    """The reconstructed ciproxifan data, deterministic for a given seed.
+
+    Columns: id, part, Genotype ('wt'/'ko'), Treatment (mg/kg), WAKE, NREM, REM
+    (percent of the recording, summing to 100). Plain dtypes, as written to CSV.
+    """
+    frame = design()
+    X = _fixed_design(frame)
+    ids = frame["id"].to_numpy()
+    groups = np.unique(ids)
+    Z = (ids[:, None] == groups[None, :]).astype(float)
+    rng = np.random.default_rng(seed)
+
+    # A realistic start: subject intercepts and recording noise at the published variances.
+    u = rng.normal(0.0, np.sqrt(REML_VAR_ID), len(groups))
+    e = rng.normal(0.0, np.sqrt(REML_VAR_RESIDUAL), len(frame))
+    r_start = Z @ u + e
+
+    wake = np.round(X @ OLS_ESTIMATES + _solve_residual(X, Z, r_start), DECIMALS)
+
+    # REM: a few percent of the time asleep; NREM is the rest of the recording.
+    rem = np.round((100.0 - wake) * rng.beta(2.0, 50.0, len(frame)), DECIMALS)
+    nrem = np.round(100.0 - wake - rem, DECIMALS)
+
+    frame["WAKE"], frame["NREM"], frame["REM"] = wake, nrem, rem
+    return frame[COLUMNS]
+
+
+def to_csv_text(frame: pd.DataFrame) -> str:
+    """The exact text shipped in datasets/ciproxifan.csv."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format=f"%.{DECIMALS}f", lineterminator="\n")
+    return buffer.getvalue()
+
+
+def main(argv=None) -> int:
+    from lmmteach.data import DATA_DIR
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="write datasets/ciproxifan.csv")
+    parser.add_argument("--check", action="store_true", help="compare with the shipped CSV")
+    args = parser.parse_args(argv)
+    text = to_csv_text(reconstruct_ciproxifan())
+    target = Path(DATA_DIR) / "ciproxifan.csv"
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if args.write:
+        target.write_text(text)
+        print(f"wrote {target} (sha256 {digest})")
+    if args.check:
+        same = target.exists() and target.read_text() == text
+        print(f"{target}: {'identical to' if same else 'DIFFERS from'} the regenerated data")
+        return 0 if same else 1
+    if not (args.write or args.check):
+        print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
