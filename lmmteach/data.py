@@ -44,7 +44,7 @@ class Spec:
 
 CIPROXIFAN = Spec(
     "ciproxifan.csv",
-    "770fd9127acfe938b59eb2ea1b5a082194a7dba660d545f6d8e8b2c1bd18da15",
+    "f10154953e57f6a9cfea94ac797d641f7410e42d7352c34f8714963d1e7139d0",
     33,
     (
         Column("id", "int", 1, 18),
@@ -104,7 +104,7 @@ def _read_checked(spec: Spec, path: Path | str | None, verify_checksum: bool) ->
     for col in spec.columns:
         values = frame[col.name]
         if values.isna().any():
-            rows = list(np.flatnonzero(values.isna().to_numpy())[:5] + 2)  # +2: header line, 1-based
+            rows = [int(i) + 2 for i in np.flatnonzero(values.isna().to_numpy())[:5]]  # +2: header line, 1-based
             raise DataFileError(f"{path}: column {col.name!r} has missing values (file lines {rows})")
         if col.kind in ("float", "int"):
             numeric = pd.to_numeric(values, errors="coerce")
