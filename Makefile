@@ -10,6 +10,8 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 JOBS   ?= 2
 LAB_ARGS ?=
+# JupyterLab refuses to run as root unless told to (containers, CI machines).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS ?= lessons/*.ipynb solutions/*.ipynb
 PYTEST_ARGS ?=
 
@@ -29,7 +31,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 lab: install
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) lessons/00_course_map.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(ROOT_FLAG) $(LAB_ARGS) lessons/00_course_map.ipynb
 
 # The whole suite, with its wall time. Notebooks run two at a time (one per core),
 # each in its own kernel; cells of one notebook stay together (--dist loadfile).

@@ -6,10 +6,6 @@ and progress messages go to stderr, and they differ between runs and machines
 compare stderr: a notebook's story lives in its stdout, results and plots.
 """
 
-import os
-
-os.environ.setdefault("MPLBACKEND", "Agg")
-
 try:
     from nbval.plugin import IPyNbCell
 except ImportError:  # nbval not installed: unit tests still run

@@ -1,0 +1,60 @@
+"""Notebook hygiene: what nbval relies on and what the course promises every notebook has.
+
+nbval itself (run by `make test` with --nbval) re-executes every notebook and
+compares outputs; these checks catch what it cannot: cells saved out of order,
+stored errors, a missing versions cell, a sampler call without a seed.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "lessons").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def code_cells(path):
+    nb = json.loads(path.read_text())
+    return nb, [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def test_there_are_lessons():
+    assert (ROOT / "lessons" / "00_course_map.ipynb").exists()
+
+
+def test_lesson_names_are_numbered():
+    for path in (ROOT / "lessons").glob("*.ipynb"):
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_executed_top_to_bottom_without_errors(path):
+    nb, cells = code_cells(path)
+    counts = [c["execution_count"] for c in cells]
+    assert counts == list(range(1, len(cells) + 1)), "re-run it with `make execute NOTEBOOKS=...`"
+    errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"stored error output: {errors[0].get('ename')}"
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_ends_with_the_versions_cell(path):
+    _, cells = code_cells(path)
+    last = "".join(cells[-1]["source"])
+    assert "lmmteach.versions" in last and "show()" in last
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_samplers_are_seeded_and_quiet(path):
+    _, cells = code_cells(path)
+    for cell in cells:
+        src = "".join(cell["source"])
+        for call in re.finditer(r"\b(pm\.sample|\.fit)\(", src):
+            if src[: call.start()].rstrip().endswith("def"):
+                continue
+            args = src[call.end(): call.end() + 400]
+            if call.group(1) == "pm.sample" or "draws" in args:
+                assert "random_seed" in args or "seed" in args, f"unseeded sampler call: {src[call.start():][:80]}"
+                assert "progressbar=False" in args, f"sampler call without progressbar=False: {src[call.start():][:80]}"
