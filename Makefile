@@ -1,8 +1,8 @@
 # lmm-course: two commands do all the set-up.
 #   make lab    create .venv if needed, install the course, open JupyterLab on the lessons
 #   make test   the same install, then every test (unit tests + nbval on lessons/ and solutions/)
-# Other targets: make execute (re-run notebooks in place), make data (rebuild the
-# ciproxifan reconstruction), make help.
+# Other targets: make execute (re-run notebooks in place), make exercises (generate
+# exercises/ from solutions/), make data (rebuild the ciproxifan reconstruction), make help.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   ?= .venv
@@ -15,10 +15,10 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS ?= lessons/*.ipynb solutions/*.ipynb
 PYTEST_ARGS ?=
 
-.PHONY: help install lab test unit notebooks execute data clean-venv
+.PHONY: help install lab test unit notebooks execute exercises data clean-venv
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,9p' Makefile
 
 # The stamp is rebuilt whenever the pinned dependencies change.
 $(BIN)/.installed: pyproject.toml
@@ -47,6 +47,10 @@ unit: install
 # Re-execute notebooks in place, top to bottom, in a fresh kernel of this environment.
 execute: install
 	$(PY) -m lmmteach.notebooks execute $(NOTEBOOKS)
+
+# Regenerate the student notebooks in exercises/ from solutions/ (never edit exercises/ by hand).
+exercises: install
+	$(PY) -m lmmteach.make_exercises
 
 data: install
 	$(PY) -m lmmteach.reconstruct --write

@@ -1,0 +1,14 @@
+"""Exercise sets with self-checking questions (Kaggle Learn style).
+
+    from lmmteach.exercises import ex01 as ex
+    ex.q1.check(answer); ex.q1.hint(); ex.q1.hint(2); ex.q1.solution()
+
+One module per exercise notebook; :mod:`lmmteach.exercises.core` holds the
+question types. ``SETS`` maps each module to its notebook and lesson(s).
+"""
+
+SETS = {
+    "ex01": ("01_ols_diagnostics.ipynb", "OLS with an interaction and regression diagnostics (lesson 1)"),
+    "ex02": ("02_pooling_reml.ipynb", "Pooling, shrinkage, ML and REML (lessons 2-3)"),
+    "ex05": ("05_gibbs_identifiability.ipynb", "The Gibbs sampler and identifiability (lessons 9-10)"),
+}

@@ -1,0 +1,204 @@
+"""Exercise checks: solutions print Correct, fresh exercises say Not attempted, wrong answers get the intended message."""
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from lmmteach.exercises import SETS, core, ex01, ex02, ex05
+from lmmteach.notebooks import run
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = {"ex01": ex01, "ex02": ex02, "ex05": ex05}
+
+
+def _check_outputs(nb):
+    """(cell source, plain-text output) for every cell that calls a check."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and ".check(" in cell.source:
+            text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs)
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            found.append((cell.source, text, errors))
+    return found
+
+
+@pytest.mark.parametrize("set_name", sorted(SETS))
+def test_every_question_is_checked_once_in_its_notebook(set_name):
+    nb = nbformat.read(ROOT / "solutions" / SETS[set_name][0], as_version=4)
+    checked = [src.split(".check(")[0].rsplit("ex.", 1)[1] for src, _, _ in _check_outputs(nb)]
+    assert checked == [q.name for q in MODULES[set_name].QUESTIONS]
+    assert 4 <= len(checked) <= 8
+
+
+@pytest.mark.parametrize("set_name", sorted(SETS))
+def test_stored_solution_outputs_are_all_correct(set_name):
+    nb = nbformat.read(ROOT / "solutions" / SETS[set_name][0], as_version=4)
+    counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1))
+    for source, text, errors in _check_outputs(nb):
+        assert not errors and text.rstrip().endswith("- Correct"), (source, text)
+
+
+@pytest.mark.parametrize("set_name", sorted(SETS))
+def test_fresh_exercise_runs_and_reports_not_attempted(set_name, tmp_path):
+    path = tmp_path / SETS[set_name][0]
+    shutil.copy(ROOT / "exercises" / path.name, path)
+    nb, seconds = run(path, timeout=120)
+    results = _check_outputs(nb)
+    assert len(results) == len(MODULES[set_name].QUESTIONS)
+    for source, text, errors in results:
+        assert not errors and "Not attempted yet" in text, (source, text)
+    assert seconds < 120
+
+
+def status(question, answer):
+    result = question.check(answer, quiet=True)
+    return result.status, result.message
+
+
+def test_correct_answers_computed_independently():
+    import statsmodels.formula.api as smf
+    from lmmteach.data import load_ciproxifan
+
+    df = load_ciproxifan()
+    fit = smf.ols("WAKE ~ Treatment * Genotype", df).fit()
+    assert ex01.q3.check(8.224, quiet=True).correct  # Listing 1, as printed
+    assert ex01.q4.check(0.7195, quiet=True).correct
+    assert ex01.q2.check(fit, quiet=True).correct
+    assert ex02.q4.check(9.926, quiet=True).correct  # Listing 4
+    assert ex02.q3.check(smf.mixedlm("WAKE ~ Treatment * Genotype", df, groups="id")
+                         .fit(reml=True, method="bfgs", gtol=1e-10), quiet=True).correct
+
+
+def _published(W, s2x, s2e):
+    var = 1 / (2 / s2x + 1 / s2e)
+    return var * W.sum(axis=1) / s2e, var
+
+
+def _ml_mixed():
+    import statsmodels.formula.api as smf
+    from lmmteach.data import load_ciproxifan
+
+    return smf.mixedlm("WAKE ~ Treatment * Genotype", load_ciproxifan(), groups="id").fit(reml=False, method="bfgs")
+
+
+def _additive_ols():
+    import statsmodels.formula.api as smf
+    from lmmteach.data import load_ciproxifan
+
+    return smf.ols("WAKE ~ Treatment + Genotype", load_ciproxifan()).fit()
+
+
+# (question, wrong answer, expected status, a phrase of the intended message)
+WRONG = [
+    (ex01.q1, np.zeros(3), "known_mistake", "forgot the interaction"),
+    (ex01.q1, np.zeros((2, 2)), "wrong_shape", "expected shape (4,)"),
+    (ex01.q1, "beta", "wrong_type", "array of numbers"),
+    (ex01.q1, np.ones(4), "incorrect", "not the expected"),
+    (ex01.q2, _additive_ols, "known_mistake", "no interaction"),
+    (ex01.q2, 42, "wrong_type", "fitted statsmodels OLS"),
+    (ex01.q3, 8.2239**2, "known_mistake", "variance"),
+    (ex01.q3, 8.2239 * np.sqrt(29 / 33), "known_mistake", "n - p"),
+    (ex01.q3, 8.228, "close", "close"),
+    (ex01.q3, [8.2, 8.3], "wrong_type", "single number"),
+    (ex01.q3, float("nan"), "incorrect", "finite"),
+    (ex01.q4, 0.6905, "known_mistake", "adjusted"),
+    (ex01.q6, lambda X: 1 - np.sum(np.linalg.qr(X)[0] ** 2, axis=1), "known_mistake", "I - H"),
+    (ex01.q6, lambda X: 1 / 0, "incorrect", "ZeroDivisionError"),
+    (ex01.q6, np.ones(3), "wrong_type", "a function"),
+    (ex01.q7, "a", "known_mistake", "Q-Q"),
+    (ex01.q7, "z", "wrong_type", "not an option"),
+    (ex02.q1, 1.26, "incorrect", "not the expected"),
+    (ex02.q2, lambda ybar, n, mu, sy, sa: (n / sy * ybar + mu / sa) / (n / sy + 1 / sa), "known_mistake", "1/SD"),
+    (ex02.q3, _ml_mixed, "known_mistake", "maximum-likelihood"),
+    (ex02.q3, _additive_ols, "wrong_type", "MixedLM"),
+    (ex02.q4, 9.926**0.5, "known_mistake", "standard deviation"),
+    (ex02.q4, 6.56, "known_mistake", "ML estimate"),
+    (ex02.q4, 58.145, "known_mistake", "residual variance"),
+    (ex02.q5, -110.6418, "known_mistake", "log-likelihood"),
+    (ex02.q5, 228.328, "known_mistake", "ML deviance"),
+    (ex02.q6, 3.1506 / (3.1506 + 7.6253), "known_mistake", "standard deviations"),
+    (ex02.q7, "c", "known_mistake", "both include"),
+    (ex05.q1, _published, "known_mistake", "published conditional"),
+    (ex05.q1, lambda W, a, b: (ex05._x_conditional(W, a, b)[0], np.full(len(W), ex05._x_conditional(W, a, b)[1])),
+     "wrong_shape", "expected shape ()"),
+    (ex05.q2, lambda X, a, b: (a + X.size, b + np.sum(X**2) / 2), "known_mistake", "shape grows by 1/2"),
+    (ex05.q3, 0.05, "known_mistake", "published sampler"),
+    (ex05.q3, 3.15, "known_mistake", "sigma2_e"),
+    (ex05.q3, 6.0, "incorrect", "not the expected"),
+    (ex05.q3, 4.9, "close", "close"),
+    (ex05.q4, "a", "known_mistake", "correct sampler recovers"),
+    (ex05.q5, "d", "known_mistake", "misspecification"),
+]
+
+
+@pytest.mark.parametrize("question, answer, expected, phrase", WRONG,
+                         ids=[f"{q.qid}-{i}" for i, (q, *_) in enumerate(WRONG)])
+def test_wrong_answers_get_the_intended_message(question, answer, expected, phrase):
+    if callable(answer) and answer in (_ml_mixed, _additive_ols):
+        answer = answer()
+    got, message = status(question, answer)
+    assert got == expected, message
+    assert phrase in message
+
+
+def test_messages_never_reveal_the_expected_value():
+    for module in MODULES.values():
+        for q in module.QUESTIONS:
+            if isinstance(q, core.NumericQuestion):
+                expected = float(q.expected())
+                for wrong in (expected * 1.5, expected * 1.001 + 1e-3, -1.0):
+                    message = q.check(wrong, quiet=True).message
+                    assert f"{expected:.3g}" not in message and f"{expected:.2f}" not in message
+
+
+@pytest.mark.parametrize("answer", [..., None])
+def test_not_attempted_and_hints_and_solution_never_raise(answer, capsys):
+    for module in MODULES.values():
+        for q in module.QUESTIONS:
+            assert q.check(answer).status == "not_attempted"
+            q.hint()
+            q.hint(99)
+            q.solution()
+    out = capsys.readouterr().out
+    assert "Not attempted yet" in out and "choose a hint from 1 to" in out and "Solution" in out
+
+
+def test_stub_function_counts_as_not_attempted():
+    def x_conditional(W, sigma2_x, sigma2_e):
+        ...
+
+    assert ex05.q1.check(x_conditional, quiet=True).status == "not_attempted"
+
+
+def test_q3_tolerance_is_monte_carlo_error_and_accepts_a_correct_short_run():
+    tol = ex05.q3.tolerance(0.0)
+    sd = ex05._posterior_moments("x")[1]
+    assert tol == pytest.approx(4 * sd / np.sqrt(ex05.MIN_ESS))
+    W = ex05.simulate()
+    rng = np.random.default_rng(7)
+    s2x, s2e, keep = 1.0, 1.0, []
+    for s in range(ex05.DRAWS + ex05.BURN):
+        mean, var = ex05._x_conditional(W, s2x, s2e)
+        X = rng.normal(mean, np.sqrt(var))
+        shape, rate = ex05._s2x_conditional(X, *ex05.PRIOR)
+        s2x = 1 / rng.gamma(shape, 1 / rate)
+        s2e = 1 / rng.gamma(ex05.PRIOR[0] + X.size, 1 / (ex05.PRIOR[1] + np.sum((W - X[:, None]) ** 2) / 2))
+        if s >= ex05.BURN:
+            keep.append(s2x)
+    assert ex05.q3.check(np.mean(keep), quiet=True).correct
+
+
+def test_grading_records_are_signed(tmp_path, monkeypatch):
+    path = tmp_path / "r.jsonl"
+    monkeypatch.setattr(core, "_GRADE_FILE", str(path))
+    monkeypatch.setattr(core, "_GRADE_KEY", b"k" * 32)
+    ex01.q7.check("b", quiet=True)
+    import json
+
+    entry = json.loads(path.read_text())
+    assert entry["status"] == "correct" and entry["sig"] == core.sign(entry, b"k" * 32)
+    assert entry["sig"] != core.sign(entry, b"x" * 32)
