@@ -15,7 +15,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS ?= lessons/*.ipynb solutions/*.ipynb
 PYTEST_ARGS ?=
 
-.PHONY: help install lab test unit notebooks execute exercises data clean-venv
+.PHONY: help install lab test unit execute exercises bench-notebooks data clean-venv
 
 help:
 	@sed -n '1,9p' Makefile
@@ -47,6 +47,11 @@ unit: install
 # Re-execute notebooks in place, top to bottom, in a fresh kernel of this environment.
 execute: install
 	$(PY) -m lmmteach.notebooks execute $(NOTEBOOKS)
+
+# Wall time of every notebook, warm PyTensor cache then cold (an empty cache). Writes nothing.
+bench-notebooks: install
+	$(PY) -m lmmteach.notebooks time $(NOTEBOOKS)
+	$(PY) -m lmmteach.notebooks time --cold $(NOTEBOOKS)
 
 # Regenerate the student notebooks in exercises/ from solutions/ (never edit exercises/ by hand).
 exercises: install

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import secrets
+import subprocess
 import shutil
 import sys
 import tempfile
@@ -171,7 +172,7 @@ def grade_one(name: str, text: str, timeout: float, protected=DEFAULT_PROTECTED)
             resources={"metadata": {"path": str(work)}},
         )
         try:
-            client.execute(env=env)
+            client.execute(env=env, stderr=subprocess.DEVNULL)  # the kernel process's own log lines
         except CellTimeoutError:
             row.errors.append(f"timeout: stopped after {timeout:g} s (questions checked before it still count)")
         except DeadKernelError:

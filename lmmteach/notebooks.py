@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +45,7 @@ def run(path: Path, timeout: int = 1800) -> tuple[nbformat.NotebookNode, float]:
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
-    client.execute()
+    client.execute(stderr=subprocess.DEVNULL)  # the kernel process's own log lines, not cell output
     return nb, time.perf_counter() - start
 
 
