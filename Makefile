@@ -35,9 +35,10 @@ lab: install
 
 # The whole suite, with its wall time. Notebooks run two at a time (one per core),
 # each in its own kernel; cells of one notebook stay together (--dist loadfile).
+# One BLAS thread per worker: two workers with multi-threaded BLAS oversubscribe the cores.
 test: install
 	@start=$$(date +%s); \
-	$(PY) -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS); status=$$?; \
 	echo "make test: wall time $$(( $$(date +%s) - start )) s"; exit $$status
 
