@@ -1,0 +1,379 @@
+"""The course's Bayesian models of the ciproxifan data, built one way everywhere.
+
+Every model explains ``WAKE`` by ``Treatment * Genotype`` (genotype ``ko``
+coded 1, wild type ``wt`` the reference), so its four fixed-effect
+coefficients are :data:`COEFS` and lessons, tests and :mod:`lmmteach.compare`
+read the same names. Builders check the frame first (:func:`design`) and raise
+:class:`ModelDataError` (a ``ValueError``) naming the missing column, the NaN
+or the non-categorical ``id`` before anything compiles.
+
+Builders (each returns a model, not yet sampled):
+
+- :func:`fixed_effects` ``(data, *, priors="weak")`` -> ``pm.Model``: the
+  regression of Listings 2 and 3 of the report. ``priors="flat"``: flat
+  ``beta`` and ``sigma`` (the MAP is the OLS estimate); ``"weak"``:
+  ``beta ~ Normal(0, 100)``, ``sigma ~ HalfNormal(10)``.
+- :func:`report_mixed` ``(data, *, u_sd=10.0)`` -> ``pm.Model``: the report's
+  "Bayesian LMM" (Listing 5): subject intercepts ``u ~ Normal(0, u_sd)`` with
+  a FIXED scale, nothing learnt about how much mice differ.
+- :func:`hierarchical` ``(data, *, centered=False, sigma_u_prior="halfnormal")``
+  -> ``pm.Model``: the varying-intercept model that estimates the scale
+  ``sigma_u`` of the subject intercepts (partial pooling learnt from the data),
+  centred (``u ~ Normal(0, sigma_u)``) or non-centred (``u = sigma_u * z``,
+  ``z ~ Normal(0, 1)``). ``sigma_u_prior`` is a key of
+  :data:`SIGMA_U_PRIORS` or a callable ``f(name) -> tensor`` creating it.
+- :func:`bambi_hierarchical` ``(data, *, sigma_u_prior_sd=10.0)`` ->
+  ``bmb.Model``: the same hierarchical model written as
+  ``WAKE ~ Treatment * Genotype + (1 | id)`` with the same priors, stated
+  explicitly (no Bambi defaults, no centring of predictors).
+
+Variables, shared by the PyMC models: ``beta`` (dim ``coef``), ``sigma``,
+``u`` (dim ``id``, every level of the ``id`` category, so a mouse left out of
+a subset keeps its intercept), ``sigma_u`` (hierarchical), ``z_u``
+(non-centred), the observed ``WAKE`` (dim ``obs``) and the data ``X`` (design
+matrix) and ``id_index``. In the Bambi model the names are Bambi's
+(``Intercept``, ``Treatment``, ``Genotype``, ``Treatment:Genotype``,
+``1|id``, ``1|id_sigma``, ``sigma``).
+
+Helpers:
+
+- :func:`design` ``(data, *, needs_id=False)`` -> :class:`Design` (``X``,
+  ``y``, ``id_index``, ``id_levels``, ``coefs``): the validated numbers.
+- :func:`sample` ``(model, *, seed, draws=1000, tune=1000, chains=4,
+  progressbar=None, sampler=None, target_accept=None)`` -> ``az.InferenceData``
+  with the posterior, sample stats, observed data and the pointwise
+  log-likelihood (group ``log_likelihood``, variable ``WAKE``) that PSIS-LOO
+  needs; works for PyMC and Bambi models. The sampler defaults to
+  :data:`DEFAULT_SAMPLER` (chosen from ``benchmarks/samplers.py``).
+- :func:`course_posterior` ``(idata)`` -> ``xarray.Dataset``: the posterior
+  in the PyMC models' names (``beta`` over ``coef``, ``sigma``, ``sigma_u``,
+  ``u`` over ``id``) whichever builder made it, Bambi's included, so tables
+  and plots can put the models side by side.
+- :func:`show_progress` ``(progressbar=None)`` -> ``bool``: ``None`` means on
+  for a person and off when ``CI`` or ``PYTEST_CURRENT_TEST`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+RESPONSE = "WAKE"
+FORMULA = "WAKE ~ Treatment * Genotype"
+BAMBI_FORMULA = "WAKE ~ Treatment * Genotype + (1 | id)"
+COEFS = ("Intercept", "Treatment", "Genotype[ko]", "Treatment:Genotype[ko]")
+
+BETA_SD = 100.0  # beta ~ Normal(0, 100), the report's weakly informative prior
+SIGMA_SD = 10.0  # sigma ~ HalfNormal(10)
+SIGMA_U_SD = 10.0  # the report's fixed u ~ Normal(0, 10); also the default HalfNormal scale of sigma_u
+
+# nutpie gave about 2-10 times more effective samples per second than PyMC's
+# NUTS on every course model once compiled (benchmarks/samplers.py); "pymc"
+# is kept for comparison and for models nutpie cannot compile.
+DEFAULT_SAMPLER = "nutpie"
+SAMPLERS = ("nutpie", "pymc")
+
+
+class ModelDataError(ValueError):
+    """The data frame cannot be used by a course model (missing column, NaN, ...)."""
+
+
+@dataclass(frozen=True)
+class Design:
+    """The numbers a model needs, checked: design matrix, response, subject index."""
+
+    X: np.ndarray  # (n, 4): 1, Treatment, ko, Treatment * ko
+    y: np.ndarray  # (n,)
+    id_index: np.ndarray | None  # (n,) integer codes into id_levels
+    id_levels: tuple | None
+    coefs: tuple = COEFS
+
+
+def _genotype_ko(column: pd.Series) -> np.ndarray:
+    """1.0 for knock-out mice, 0.0 for wild type, from labels or a 0/1 column."""
+    if isinstance(column.dtype, pd.CategoricalDtype) or column.dtype == object or pd.api.types.is_string_dtype(column):
+        values = column.astype(str)
+        unknown = sorted(set(values) - {"wt", "ko"})
+        if unknown:
+            raise ModelDataError(f"column 'Genotype' must hold 'wt' or 'ko'; found {unknown}")
+        return (values == "ko").to_numpy(dtype=float)
+    values = pd.to_numeric(column, errors="raise").to_numpy(dtype=float)
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise ModelDataError("numeric column 'Genotype' must be 0 (wt) or 1 (ko)")
+    return values
+
+
+def design(data: pd.DataFrame, *, needs_id: bool = False) -> Design:
+    """Check ``data`` and return the design matrix, response and subject index.
+
+    Raises :class:`ModelDataError` naming the problem: not a DataFrame, no
+    rows, a missing column, a missing value, a non-numeric ``Treatment`` or
+    ``WAKE``, an unknown genotype, or (when ``needs_id``) an ``id`` column
+    that is not a pandas ``category``.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise ModelDataError(f"expected a pandas DataFrame, got {type(data).__name__}")
+    needed = [RESPONSE, "Treatment", "Genotype"] + (["id"] if needs_id else [])
+    missing = [c for c in needed if c not in data.columns]
+    if missing:
+        raise ModelDataError(f"data is missing column(s) {missing}; the model needs {needed}")
+    if len(data) == 0:
+        raise ModelDataError("data has no rows")
+    for name in needed:
+        n_nan = int(data[name].isna().sum())
+        if n_nan:
+            raise ModelDataError(f"column {name!r} has {n_nan} missing value(s) (NaN); drop or impute them first")
+    for name in (RESPONSE, "Treatment"):
+        if not pd.api.types.is_numeric_dtype(data[name]):
+            raise ModelDataError(f"column {name!r} must be numeric, got dtype {data[name].dtype}")
+        if not np.isfinite(data[name].to_numpy(dtype=float)).all():
+            raise ModelDataError(f"column {name!r} has infinite values")
+    treatment = data["Treatment"].to_numpy(dtype=float)
+    ko = _genotype_ko(data["Genotype"])
+    X = np.column_stack([np.ones(len(data)), treatment, ko, treatment * ko])
+    id_index = id_levels = None
+    if needs_id:
+        if not isinstance(data["id"].dtype, pd.CategoricalDtype):
+            raise ModelDataError(
+                f"column 'id' must be a pandas category (the subject factor), got dtype {data['id'].dtype}; "
+                "use data['id'] = data['id'].astype('category')"
+            )
+        id_index = data["id"].cat.codes.to_numpy(dtype=int)
+        id_levels = tuple(data["id"].cat.categories)
+    return Design(X=X, y=data[RESPONSE].to_numpy(dtype=float), id_index=id_index, id_levels=id_levels)
+
+
+def _coords(d: Design) -> dict:
+    coords = {"coef": list(d.coefs), "obs": np.arange(len(d.y))}
+    if d.id_levels is not None:
+        coords["id"] = [str(level) for level in d.id_levels]
+    return coords
+
+
+def _mean_and_likelihood(pm, d: Design, beta, sigma, u=None):
+    X = pm.Data("X", d.X, dims=("obs", "coef"))
+    mu = X @ beta
+    if u is not None:
+        id_index = pm.Data("id_index", d.id_index, dims="obs")
+        mu = mu + u[id_index]
+    pm.Normal(RESPONSE, mu=mu, sigma=sigma, observed=d.y, dims="obs")
+
+
+def fixed_effects(data: pd.DataFrame, *, priors: str = "weak"):
+    """WAKE ~ Treatment * Genotype with ``priors`` "flat" (Listing 2) or "weak" (Listing 3)."""
+    if priors not in ("flat", "weak"):
+        raise ValueError(f"priors must be 'flat' or 'weak', got {priors!r}")
+    d = design(data)
+    import pymc as pm
+
+    with pm.Model(coords=_coords(d)) as model:
+        if priors == "flat":
+            beta = pm.Flat("beta", dims="coef")
+            sigma = pm.HalfFlat("sigma")
+        else:
+            beta = pm.Normal("beta", 0.0, BETA_SD, dims="coef")
+            sigma = pm.HalfNormal("sigma", SIGMA_SD)
+        _mean_and_likelihood(pm, d, beta, sigma)
+    return model
+
+
+def report_mixed(data: pd.DataFrame, *, u_sd: float = SIGMA_U_SD):
+    """The report's mixed model (Listing 5): u_j ~ Normal(0, u_sd) with the scale FIXED."""
+    if not (np.isfinite(u_sd) and u_sd > 0):
+        raise ValueError(f"u_sd must be a positive number, got {u_sd!r}")
+    d = design(data, needs_id=True)
+    import pymc as pm
+
+    with pm.Model(coords=_coords(d)) as model:
+        beta = pm.Normal("beta", 0.0, BETA_SD, dims="coef")
+        sigma = pm.HalfNormal("sigma", SIGMA_SD)
+        u = pm.Normal("u", 0.0, u_sd, dims="id")
+        _mean_and_likelihood(pm, d, beta, sigma, u)
+    return model
+
+
+def _halfnormal(name):
+    import pymc as pm
+
+    return pm.HalfNormal(name, SIGMA_U_SD)
+
+
+def _halfstudentt(name):
+    import pymc as pm
+
+    return pm.HalfStudentT(name, nu=3, sigma=SIGMA_U_SD)
+
+
+def _halfcauchy(name):
+    import pymc as pm
+
+    return pm.HalfCauchy(name, beta=SIGMA_U_SD)
+
+
+def _inverse_gamma(alpha, beta):
+    def prior(name):
+        import pymc as pm
+
+        variance = pm.InverseGamma(f"{name}_sq", alpha=alpha, beta=beta)
+        return pm.Deterministic(name, pm.math.sqrt(variance))
+
+    return prior
+
+
+def _uniform(name):
+    import pymc as pm
+
+    return pm.Uniform(name, 0.0, 100.0)
+
+
+#: Priors for sigma_u by name; each ``f(name)`` creates the variable ``name``
+#: (inverse-gamma priors are on the variance ``name_sq``, as in Gelman 2006).
+SIGMA_U_PRIORS: dict[str, Callable] = {
+    "halfnormal": _halfnormal,  # HalfNormal(10)
+    "halfstudentt": _halfstudentt,  # HalfStudentT(nu=3, sigma=10)
+    "halfcauchy": _halfcauchy,  # HalfCauchy(10)
+    "invgamma": _inverse_gamma(1.0, 1.0),  # sigma_u^2 ~ InverseGamma(1, 1)
+    "invgamma_0.001": _inverse_gamma(0.001, 0.001),  # the classic "vague" choice Gelman 2006 warns against
+    "uniform": _uniform,  # Uniform(0, 100) on sigma_u
+}
+
+
+def hierarchical(data: pd.DataFrame, *, centered: bool = False, sigma_u_prior: str | Callable = "halfnormal"):
+    """Varying intercepts whose scale sigma_u is estimated: u_j ~ Normal(0, sigma_u).
+
+    ``centered=True`` samples u directly (a funnel when sigma_u is small);
+    ``centered=False`` samples z_u ~ Normal(0, 1) and sets u = sigma_u * z_u.
+    """
+    if isinstance(sigma_u_prior, str):
+        if sigma_u_prior not in SIGMA_U_PRIORS:
+            raise ValueError(f"unknown sigma_u_prior {sigma_u_prior!r}; choose one of {sorted(SIGMA_U_PRIORS)} or pass a callable")
+        make_sigma_u = SIGMA_U_PRIORS[sigma_u_prior]
+    elif callable(sigma_u_prior):
+        make_sigma_u = sigma_u_prior
+    else:
+        raise ValueError("sigma_u_prior must be a name in SIGMA_U_PRIORS or a callable f(name) -> tensor")
+    d = design(data, needs_id=True)
+    import pymc as pm
+
+    with pm.Model(coords=_coords(d)) as model:
+        beta = pm.Normal("beta", 0.0, BETA_SD, dims="coef")
+        sigma = pm.HalfNormal("sigma", SIGMA_SD)
+        sigma_u = make_sigma_u("sigma_u")
+        if centered:
+            u = pm.Normal("u", 0.0, sigma_u, dims="id")
+        else:
+            z_u = pm.Normal("z_u", 0.0, 1.0, dims="id")
+            u = pm.Deterministic("u", sigma_u * z_u, dims="id")
+        _mean_and_likelihood(pm, d, beta, sigma, u)
+    return model
+
+
+def bambi_hierarchical(data: pd.DataFrame, *, sigma_u_prior_sd: float = SIGMA_U_SD):
+    """The hierarchical model as ``WAKE ~ Treatment * Genotype + (1 | id)`` in Bambi.
+
+    Priors as in :func:`hierarchical` with its default: every coefficient
+    Normal(0, 100) (predictors not centred, so the intercept prior means the
+    same), sigma HalfNormal(10), 1|id ~ Normal(0, sigma_u), sigma_u
+    HalfNormal(``sigma_u_prior_sd``). Bambi samples it non-centred.
+    """
+    d = design(data, needs_id=True)
+    del d  # validated; Bambi builds its own design from the frame
+    import bambi as bmb
+
+    frame = data[[RESPONSE, "Treatment", "Genotype", "id"]].copy()
+    frame["Genotype"] = pd.Categorical(frame["Genotype"].astype(str), categories=["wt", "ko"], ordered=True)  # formulae sorts unordered levels
+    frame["id"] = frame["id"].cat.remove_unused_categories()
+    priors = {
+        "Intercept": bmb.Prior("Normal", mu=0.0, sigma=BETA_SD),
+        "common": bmb.Prior("Normal", mu=0.0, sigma=BETA_SD),
+        "1|id": bmb.Prior("Normal", mu=0.0, sigma=bmb.Prior("HalfNormal", sigma=sigma_u_prior_sd)),
+        "sigma": bmb.Prior("HalfNormal", sigma=SIGMA_SD),
+    }
+    return bmb.Model(BAMBI_FORMULA, frame, priors=priors, center_predictors=False)
+
+
+def show_progress(progressbar: bool | None = None) -> bool:
+    """Whether to draw a progress bar: on for a person, off under CI or pytest."""
+    if progressbar is not None:
+        return bool(progressbar)
+    return not (os.environ.get("CI") or os.environ.get("PYTEST_CURRENT_TEST"))
+
+
+def sample(model, *, seed: int, draws: int = 1000, tune: int = 1000, chains: int = 4,
+           progressbar: bool | None = None, sampler: str | None = None, target_accept: float | None = None):
+    """Sample a course model (PyMC or Bambi) and store the pointwise log-likelihood.
+
+    ``seed`` is required (an int), so every run is reproducible. Chains run
+    one after another on one core (nutpie: one thread): the course's machines
+    run two notebooks at once on two cores, and these models are tiny.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    sampler = DEFAULT_SAMPLER if sampler is None else sampler
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    if target_accept is not None and not 0 < target_accept < 1:
+        raise ValueError(f"target_accept must be between 0 and 1, got {target_accept!r}")
+    import pymc as pm
+
+    progress = show_progress(progressbar)
+    kwargs = dict(draws=int(draws), tune=int(tune), chains=int(chains), random_seed=int(seed), progressbar=progress)
+    if target_accept is not None:
+        kwargs["target_accept"] = target_accept
+    if sampler == "nutpie":
+        kwargs["nuts_sampler_kwargs"] = {"cores": 1}
+    else:
+        kwargs["cores"] = 1
+        kwargs["compute_convergence_checks"] = False
+
+    if _is_bambi(model):
+        idata = model.fit(inference_method=sampler, **kwargs)
+        model.compute_log_likelihood(idata)
+        return idata
+    with model:
+        idata = pm.sample(nuts_sampler=sampler, **kwargs)
+        pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    return idata
+
+
+def course_posterior(idata):
+    """The posterior under the course's names, for PyMC and Bambi fits alike."""
+    import xarray as xr
+
+    post = idata.posterior
+    if "beta" in post:
+        keep = [name for name in ("beta", "sigma", "sigma_u", "u") if name in post]
+        return post[keep]
+    parts = []
+    for name in ("Intercept", "Treatment", "Genotype", "Treatment:Genotype"):
+        if name not in post:
+            raise ValueError(f"posterior has no variable {name!r}: not a course model fit")
+        draws = post[name]
+        extra = [dim for dim in draws.dims if dim not in ("chain", "draw")]
+        parts.append(draws.squeeze(extra, drop=True) if extra else draws)
+    beta = xr.concat(parts, dim="coef").assign_coords(coef=list(COEFS)).transpose("chain", "draw", "coef")
+    out = xr.Dataset({"beta": beta, "sigma": post["sigma"]})
+    if "1|id_sigma" in post:
+        out["sigma_u"] = post["1|id_sigma"]
+    if "1|id" in post:
+        u = post["1|id"]
+        factor_dim = [dim for dim in u.dims if dim not in ("chain", "draw")][0]
+        out["u"] = u.rename({factor_dim: "id"}).assign_coords(id=[str(level) for level in u[factor_dim].values])
+    return out
+
+
+def _is_bambi(model) -> bool:
+    return type(model).__module__.startswith("bambi")
+
+
+__all__ = [
+    "BAMBI_FORMULA", "COEFS", "DEFAULT_SAMPLER", "Design", "FORMULA", "ModelDataError", "SIGMA_U_PRIORS",
+    "bambi_hierarchical", "course_posterior", "design", "fixed_effects", "hierarchical", "report_mixed", "sample", "show_progress",
+]

@@ -1,0 +1,127 @@
+"""Unit tests of lmmteach.models: input checks, model structure, MAP = OLS, sampling helper."""
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+import statsmodels.formula.api as smf
+
+from lmmteach import models
+from lmmteach.data import load_ciproxifan
+
+
+@pytest.fixture(scope="module")
+def wake():
+    return load_ciproxifan()
+
+
+def test_design_matrix_codes_ko_as_one(wake):
+    d = models.design(wake, needs_id=True)
+    assert d.X.shape == (33, 4)
+    ko = (wake["Genotype"] == "ko").to_numpy()
+    np.testing.assert_array_equal(d.X[:, 2], ko.astype(float))
+    np.testing.assert_allclose(d.X[:, 3], wake["Treatment"].to_numpy() * ko)
+    assert len(d.id_levels) == 18 and d.id_index.max() == 17
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.drop(columns="WAKE"), "missing column"),
+        (lambda f: f.drop(columns="id"), "missing column"),
+        (lambda f: f.assign(WAKE=np.where(np.arange(len(f)) == 3, np.nan, f["WAKE"])), "missing value"),
+        (lambda f: f.assign(id=f["id"].astype(int)), "must be a pandas category"),
+        (lambda f: f.assign(Genotype=f["Genotype"].astype(str).replace("ko", "KO")), "'wt' or 'ko'"),
+        (lambda f: f.iloc[:0], "no rows"),
+    ],
+)
+@pytest.mark.parametrize("builder", [models.report_mixed, models.hierarchical, models.bambi_hierarchical])
+def test_bad_input_raises_before_compiling(wake, change, message, builder):
+    with pytest.raises(ValueError, match=message):
+        builder(change(wake.copy()))
+
+
+def test_fixed_effects_needs_no_id_and_rejects_bad_priors(wake):
+    model = models.fixed_effects(wake.drop(columns="id"))
+    assert set(model.named_vars) >= {"beta", "sigma", "WAKE"}
+    with pytest.raises(ValueError, match="priors"):
+        models.fixed_effects(wake, priors="vague")
+    with pytest.raises(ValueError, match="sigma_u_prior"):
+        models.hierarchical(wake, sigma_u_prior="lognormal")
+
+
+def test_flat_prior_map_is_ols(wake):
+    ols = smf.ols(models.FORMULA, wake).fit()
+    with models.fixed_effects(wake, priors="flat"):
+        estimate = pm.find_MAP(progressbar=False, seed=1)
+    expected = ols.params[["Intercept", "Treatment", "Genotype[T.ko]", "Treatment:Genotype[T.ko]"]].to_numpy()
+    np.testing.assert_allclose(estimate["beta"], expected, atol=1e-4)
+    np.testing.assert_allclose(estimate["sigma"], np.sqrt(ols.ssr / len(wake)), atol=1e-4)
+
+
+def test_model_coordinates_are_named(wake):
+    model = models.hierarchical(wake)
+    assert list(model.coords["coef"]) == list(models.COEFS)
+    assert list(model.coords["id"]) == [str(i) for i in range(1, 19)]
+    assert "z_u" in model.named_vars and "u" in model.named_vars
+    centred = models.hierarchical(wake, centered=True)
+    assert "z_u" not in centred.named_vars
+
+
+def test_report_mixed_fixes_the_intercept_scale(wake):
+    model = models.report_mixed(wake, u_sd=10.0)
+    assert "sigma_u" not in model.named_vars
+    u_draws = pm.draw(model["u"], draws=4000, random_seed=3)
+    assert abs(u_draws.std() - 10.0) < 0.3
+    with pytest.raises(ValueError, match="u_sd"):
+        models.report_mixed(wake, u_sd=0)
+
+
+def test_every_sigma_u_prior_builds_a_positive_scale(wake):
+    for name in models.SIGMA_U_PRIORS:
+        model = models.hierarchical(wake, sigma_u_prior=name)
+        logp = model.compile_logp()(model.initial_point())
+        assert np.isfinite(logp), name
+
+
+def test_show_progress(monkeypatch):
+    assert models.show_progress(True) is True and models.show_progress(False) is False
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "x")
+    assert models.show_progress(None) is False
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    monkeypatch.delenv("CI", raising=False)
+    assert models.show_progress(None) is True
+    monkeypatch.setenv("CI", "true")
+    assert models.show_progress(None) is False
+
+
+def test_sample_checks_its_arguments(wake):
+    model = models.fixed_effects(wake)
+    with pytest.raises(ValueError, match="seed"):
+        models.sample(model, seed=None)
+    with pytest.raises(ValueError, match="sampler"):
+        models.sample(model, seed=1, sampler="gibbs")
+    with pytest.raises(ValueError, match="draws"):
+        models.sample(model, seed=1, draws=0)
+
+
+@pytest.mark.parametrize("sampler", models.SAMPLERS)
+def test_sample_is_reproducible_and_stores_log_likelihood(wake, sampler):
+    model = models.report_mixed(wake)
+    runs = [models.sample(model, seed=7, draws=50, tune=50, chains=2, sampler=sampler, progressbar=False) for _ in range(2)]
+    first, second = runs
+    np.testing.assert_array_equal(first.posterior["beta"].values, second.posterior["beta"].values)
+    assert first.log_likelihood["WAKE"].shape == (2, 50, 33)
+    assert list(first.posterior["u"].coords["id"].values) == [str(i) for i in range(1, 19)]
+
+
+def test_bambi_model_matches_pymc_priors_and_names(wake):
+    model = models.bambi_hierarchical(wake)
+    idata = models.sample(model, seed=11, draws=50, tune=50, chains=2, progressbar=False)
+    post = models.course_posterior(idata)
+    assert list(post["beta"].coords["coef"].values) == list(models.COEFS)
+    assert post["u"].sizes["id"] == 18 and "sigma_u" in post
+    assert idata.log_likelihood["WAKE"].shape == (2, 50, 33)
+    priors = {name: term.prior for name, term in model.components["mu"].common_terms.items()}
+    assert priors["Genotype"].args["sigma"] == models.BETA_SD
+    assert model.components["mu"].intercept_term.prior.args["sigma"] == models.BETA_SD
