@@ -7,11 +7,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from lmmteach.exercises import SETS, core, ex01, ex02, ex05
+from lmmteach.exercises import SETS, core, ex01, ex02, ex03, ex04, ex05
 from lmmteach.notebooks import run
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = {"ex01": ex01, "ex02": ex02, "ex05": ex05}
+MODULES = {"ex01": ex01, "ex02": ex02, "ex03": ex03, "ex04": ex04, "ex05": ex05}
 
 
 def _check_outputs(nb):
@@ -92,6 +92,43 @@ def _additive_ols():
     return smf.ols("WAKE ~ Treatment + Genotype", load_ciproxifan()).fit()
 
 
+def _pymc_model(kind):
+    """Small PyMC models with known mistakes (built, never sampled)."""
+    import pymc as pm
+
+    X, y, idx = ex03.design()
+    with pm.Model() as model:
+        beta = pm.Normal("beta", 0, 10 if kind == "sd10" else 100, shape=3 if kind == "additive" else 4)
+        sigma = pm.HalfNormal("sigma", 10)
+        mu = pm.math.dot(X[:, :3], beta) if kind == "additive" else pm.math.dot(X, beta)
+        if kind == "swapped":
+            mu = pm.math.dot(X[:, [0, 2, 1, 3]], beta)
+        if kind == "centred":
+            sigma_u = pm.HalfNormal("sigma_u", 10)
+            mu = mu + pm.Normal("u", 0, sigma_u, shape=18)[idx]
+        if kind == "report":
+            mu = mu + pm.Normal("u", 0, 10, shape=18)[idx]
+        pm.Normal("y", mu, sigma, observed=y)
+    return model
+
+
+def _idata(groups=("posterior", "log_likelihood"), chains=4):
+    import arviz as az
+
+    mean, sd = ex03.beta_moments()
+    rng = np.random.default_rng(1)
+    beta = mean + sd * rng.normal(size=(chains, 300, 4))
+    data = {"posterior": {"beta": beta, "sigma": rng.normal(8.5, 1, (chains, 300))},
+            "log_likelihood": {"y": rng.normal(-3.6, 0.1, (chains, 300, 33))}}
+    return az.from_dict(**{g: data[g] for g in groups})
+
+
+MODEL_ANSWERS = {"additive": lambda: _pymc_model("additive"), "sd10": lambda: _pymc_model("sd10"),
+                 "swapped": lambda: _pymc_model("swapped"), "centred": lambda: _pymc_model("centred"),
+                 "report": lambda: _pymc_model("report"), "no_loglik": lambda: _idata(("posterior",)),
+                 "2chains": lambda: _idata(chains=2)}
+
+
 # (question, wrong answer, expected status, a phrase of the intended message)
 WRONG = [
     (ex01.q1, np.zeros(3), "known_mistake", "forgot the interaction"),
@@ -122,6 +159,38 @@ WRONG = [
     (ex02.q5, 228.328, "known_mistake", "ML deviance"),
     (ex02.q6, 3.1506 / (3.1506 + 7.6253), "known_mistake", "standard deviations"),
     (ex02.q7, "c", "known_mistake", "both include"),
+    (ex03.q1, np.zeros(3), "known_mistake", "forgot the interaction"),
+    (ex03.q1, np.ones(4), "incorrect", "not the expected"),
+    (ex03.q2, "additive", "known_mistake", "forgot the interaction"),
+    (ex03.q2, "sd10", "known_mistake", "Normal(0, 100)"),
+    (ex03.q2, "swapped", "incorrect", "likelihood"),
+    (ex03.q2, 42, "wrong_type", "PyMC model"),
+    (ex03.q3, "no_loglik", "known_mistake", "log_likelihood"),
+    (ex03.q3, "2chains", "incorrect", "4 chains"),
+    (ex03.q3, {"beta": 1}, "wrong_type", "InferenceData"),
+    (ex03.q4, 73.2, "known_mistake", "variance"),
+    (ex03.q4, 1.15, "known_mistake", "posterior sd"),
+    (ex03.q4, 9.2, "close", "close"),
+    (ex03.q4, 20.0, "incorrect", "not the expected"),
+    (ex03.q5, ex03._ess() / 4, "known_mistake", "per chain"),
+    (ex03.q5, ex03._ess() * 4, "known_mistake", "do not multiply"),
+    (ex03.q5, ex03._ess("tail"), "known_mistake", "tail ESS"),
+    (ex03.q5, 2000, "known_mistake", "number of draws"),
+    (ex03.q6, "a", "known_mistake", "between-chain"),
+    (ex03.q7, "c", "known_mistake", "still biased"),
+    (ex04.q1, "centred", "known_mistake", "centred parameterisation"),
+    (ex04.q1, "report", "known_mistake", "no partial pooling"),
+    (ex04.q1, "sd10", "incorrect", "sigma_u"),
+    (ex04.q2, 16.7, "known_mistake", "variance"),
+    (ex04.q2, 7.85, "known_mistake", "residual SD"),
+    (ex04.q2, 10.0, "known_mistake", "prior scale"),
+    (ex04.q3, 239.47, "known_mistake", "looic"),
+    (ex04.q3, 119.73, "known_mistake", "sign"),
+    (ex04.q3, -122.4, "incorrect", "not the expected"),
+    (ex04.q4, "c", "known_mistake", "same information"),
+    (ex04.q5, "c", "known_mistake", "flexibility"),
+    (ex04.q6, "b", "known_mistake", "biases"),
+    (ex04.q7, "a", "known_mistake", "by assumption"),
     (ex05.q1, _published, "known_mistake", "published conditional"),
     (ex05.q1, lambda W, a, b: (ex05._x_conditional(W, a, b)[0], np.full(len(W), ex05._x_conditional(W, a, b)[1])),
      "wrong_shape", "expected shape ()"),
@@ -140,6 +209,8 @@ WRONG = [
 def test_wrong_answers_get_the_intended_message(question, answer, expected, phrase):
     if callable(answer) and answer in (_ml_mixed, _additive_ols):
         answer = answer()
+    if isinstance(answer, str) and answer in MODEL_ANSWERS:
+        answer = MODEL_ANSWERS[answer]()
     got, message = status(question, answer)
     assert got == expected, message
     assert phrase in message
@@ -202,3 +273,13 @@ def test_grading_records_are_signed(tmp_path, monkeypatch):
     entry = json.loads(path.read_text())
     assert entry["status"] == "correct" and entry["sig"] == core.sign(entry, b"k" * 32)
     assert entry["sig"] != core.sign(entry, b"x" * 32)
+
+
+def test_exact_posteriors_agree_with_the_report_and_a_long_iid_check():
+    """The grid posterior behind ex03/ex04 matches Listing 3 (within its MC error) and the flat-prior t posterior."""
+    mean, sd = ex03.beta_moments()
+    assert np.allclose(mean, [44.44, 2.97, -0.42, -0.10], atol=3 * np.array([0.07, 0.01, 0.10, 0.02]) + 0.15)
+    assert np.allclose(sd, [2.85, 0.51, 4.05, 0.73], rtol=0.05)
+    assert ex03.sigma_moments()[0] == pytest.approx(8.51, abs=0.06)  # Listing 3: 8.51, se_mean 0.02
+    assert 0 < ex04.sigma_u_moments()[0] < 10 and ex04.sigma_u_moments()[1] > 1
+    assert ex04._elpd_fixed() == pytest.approx(-119.3, abs=0.6)  # Listing 6 (Stan, PSIS): -119.3

@@ -10,5 +10,7 @@ question types. ``SETS`` maps each module to its notebook and lesson(s).
 SETS = {
     "ex01": ("01_ols_diagnostics.ipynb", "OLS with an interaction and regression diagnostics (lesson 1)"),
     "ex02": ("02_pooling_reml.ipynb", "Pooling, shrinkage, ML and REML (lessons 2-3)"),
+    "ex03": ("03_bayesian_regression.ipynb", "Bayesian regression in PyMC and its diagnostics (lesson 5)"),
+    "ex04": ("04_bayesian_lmm_loo.ipynb", "The Bayesian varying-intercept model and PSIS-LOO (lessons 6-8)"),
     "ex05": ("05_gibbs_identifiability.ipynb", "The Gibbs sampler and identifiability (lessons 9-10)"),
 }
