@@ -1,0 +1,191 @@
+"""Plots the lessons share: R's four regression diagnostics, and a shrinkage plot.
+
+``regression_diagnostics(result)`` draws, in one figure, what R's
+``plot(lm_fit)`` draws: residuals vs fitted (with a lowess smoother), a normal
+Q-Q plot of the standardised residuals, scale-location, and residuals vs
+leverage with Cook's distance contours at 0.5 and 1. The most extreme points
+are labelled with their row number.
+
+``shrinkage_plot(no_pool, partial_pool, sizes, pooled)`` draws each group's
+own estimate (open circle), its partial-pooling estimate (filled), an arrow
+between them, point areas by group size, and the complete-pooling line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["regression_diagnostics", "shrinkage_plot", "diagnostic_quantities"]
+
+COOK_LEVELS = (0.5, 1.0)
+
+
+def diagnostic_quantities(result) -> dict:
+    """Fitted values, residuals, standardised residuals, leverages, Cook's distances, p.
+
+    Accepts an :class:`lmmteach.ols.OLSResult` or a statsmodels OLS results object.
+    """
+    if hasattr(result, "hat") and hasattr(result, "std_resid"):
+        out = {
+            "fitted": np.asarray(result.fittedvalues, dtype=float),
+            "resid": np.asarray(result.resid, dtype=float),
+            "std_resid": np.asarray(result.std_resid, dtype=float),
+            "hat": np.asarray(result.hat, dtype=float),
+            "cooks": np.asarray(result.cooks_distance, dtype=float),
+            "p": int(result.n_params),
+        }
+    elif hasattr(result, "get_influence"):
+        infl = result.get_influence()
+        out = {
+            "fitted": np.asarray(result.fittedvalues, dtype=float),
+            "resid": np.asarray(result.resid, dtype=float),
+            "std_resid": np.asarray(infl.resid_studentized_internal, dtype=float),
+            "hat": np.asarray(infl.hat_matrix_diag, dtype=float),
+            "cooks": np.asarray(infl.cooks_distance[0], dtype=float),
+            "p": int(len(result.params)),
+        }
+    else:
+        raise ValueError(
+            f"regression_diagnostics needs a fitted linear model (lmmteach.ols.fit or statsmodels OLS), "
+            f"got {type(result).__name__}"
+        )
+    if not np.all(np.isfinite(out["std_resid"])):
+        raise ValueError("some observations have leverage 1 (standardised residuals are undefined)")
+    return out
+
+
+def _lowess(ax, x, y, frac=2 / 3):
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    smooth = lowess(y, x, frac=frac, it=3, return_sorted=True)
+    ax.plot(smooth[:, 0], smooth[:, 1], color="C3", lw=1.5, label="lowess smoother")
+
+
+def _label_largest(ax, x, y, score, labels, k):
+    for i in np.argsort(-np.asarray(score), kind="stable")[:k]:
+        ax.annotate(str(labels[i]), (x[i], y[i]), xytext=(4, 2), textcoords="offset points", fontsize=8, color="0.25")
+
+
+def regression_diagnostics(result, labels=None, n_label: int = 3, figsize=(10, 8)):
+    """One figure with R's four diagnostic plots of a linear model; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    q = diagnostic_quantities(result)
+    n = len(q["resid"])
+    labels = np.arange(1, n + 1) if labels is None else np.asarray(labels)
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} labels for {n} observations")
+    if n_label < 0:
+        raise ValueError("n_label must be >= 0")
+    fitted, resid, std, hat, cooks, p = (q[k] for k in ("fitted", "resid", "std_resid", "hat", "cooks", "p"))
+
+    fig, axes = plt.subplots(2, 2, figsize=figsize)
+    ax_rf, ax_qq, ax_sl, ax_rl = axes.ravel()
+    point = {"s": 22, "facecolors": "none", "edgecolors": "k", "linewidths": 0.8}
+
+    ax_rf.scatter(fitted, resid, **point)
+    ax_rf.axhline(0, color="grey", ls="--", lw=0.8)
+    _lowess(ax_rf, fitted, resid)
+    _label_largest(ax_rf, fitted, resid, np.abs(resid), labels, n_label)
+    ax_rf.set(title="Residuals vs Fitted", xlabel="fitted values", ylabel="residuals")
+
+    order = np.argsort(std, kind="stable")
+    theoretical = stats.norm.ppf((np.arange(1, n + 1) - 0.5) / n)
+    ax_qq.scatter(theoretical, std[order], **point)
+    # reference line through the first and third quartiles, like R's qqline
+    tq, sq = stats.norm.ppf([0.25, 0.75]), np.quantile(std, [0.25, 0.75])
+    slope = (sq[1] - sq[0]) / (tq[1] - tq[0])
+    ax_qq.axline((tq[0], sq[0]), slope=slope, color="grey", ls="--", lw=0.8)
+    _label_largest(ax_qq, theoretical, std[order], np.abs(std[order]), labels[order], n_label)
+    ax_qq.set(title="Normal Q-Q", xlabel="theoretical quantiles", ylabel="standardised residuals")
+
+    root = np.sqrt(np.abs(std))
+    ax_sl.scatter(fitted, root, **point)
+    _lowess(ax_sl, fitted, root)
+    _label_largest(ax_sl, fitted, root, root, labels, n_label)
+    ax_sl.set(title="Scale-Location", xlabel="fitted values", ylabel=r"$\sqrt{|\mathrm{standardised\ residuals}|}$")
+
+    ax_rl.scatter(hat, std, **point)
+    _lowess(ax_rl, hat, std)
+    ax_rl.axhline(0, color="grey", ls=":", lw=0.8)
+    h_max = max(hat.max() * 1.1, 1e-3)
+    h = np.linspace(h_max / 200, min(h_max, 0.999), 200)
+    # show at least the 0.5 contour at the largest leverage, so the reader sees how far away it is
+    reach = np.sqrt(COOK_LEVELS[0] * p * (1 - h[-1]) / h[-1])
+    y_max = max(np.abs(std).max(), 2.0)
+    y_max = 1.1 * max(y_max, min(reach, 3 * y_max))
+    for level, style in zip(COOK_LEVELS, ("--", "-.")):
+        # Cook's D = std^2 h / (p (1 - h))  =>  std = +/- sqrt(D p (1 - h) / h)
+        bound = np.sqrt(level * p * (1 - h) / h)
+        ax_rl.plot(h, bound, color="C1", ls=style, lw=1, label=f"Cook's distance {level:g}", gid=f"cook-{level:g}")
+        ax_rl.plot(h, -bound, color="C1", ls=style, lw=1, gid=f"cook-{level:g}")
+        if bound[-1] < y_max:
+            for sign in (1, -1):
+                ax_rl.annotate(f"{level:g}", (h[-1], sign * bound[-1]), xytext=(2, 0), textcoords="offset points",
+                               fontsize=8, color="C1", va="center")
+    y_lo, y_hi = -y_max, y_max
+    _label_largest(ax_rl, hat, std, cooks, labels, n_label)
+    ax_rl.set(title="Residuals vs Leverage", xlabel="leverage (hat value)", ylabel="standardised residuals",
+              xlim=(0, h_max), ylim=(y_lo, y_hi))
+    ax_rl.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def shrinkage_plot(no_pool, partial_pool, sizes, pooled, *, x="size", ax=None,
+                   ylabel="group estimate", title="Partial pooling shrinks group estimates", logx=None):
+    """No-pooling vs partial-pooling estimates per group, with arrows for the shrinkage.
+
+    ``no_pool``, ``partial_pool`` and ``sizes`` are aligned per group (pandas
+    Series are aligned on their index); ``pooled`` is the complete-pooling
+    estimate, drawn as a horizontal line. ``x="size"`` puts groups at their
+    size (log axis when sizes span more than a factor 10), ``x="order"`` at
+    their rank by no-pooling estimate. Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(no_pool, pd.Series):
+        partial_pool = pd.Series(partial_pool, index=no_pool.index) if not isinstance(partial_pool, pd.Series) \
+            else partial_pool.reindex(no_pool.index)
+        sizes = pd.Series(sizes, index=no_pool.index) if not isinstance(sizes, pd.Series) else sizes.reindex(no_pool.index)
+    raw = np.asarray(no_pool, dtype=float)
+    shrunk = np.asarray(partial_pool, dtype=float)
+    n = np.asarray(sizes, dtype=float)
+    if not (raw.shape == shrunk.shape == n.shape) or raw.ndim != 1:
+        raise ValueError(f"no_pool, partial_pool and sizes must be 1-D and the same length, got "
+                         f"{raw.shape}, {shrunk.shape}, {n.shape}")
+    if not (np.all(np.isfinite(raw)) and np.all(np.isfinite(shrunk)) and np.all(np.isfinite(n))):
+        raise ValueError("estimates and sizes must be finite (a NaN, or a group missing from one of the inputs?)")
+    if np.any(n <= 0):
+        raise ValueError("group sizes must be > 0")
+    if x not in ("size", "order"):
+        raise ValueError(f"x must be 'size' or 'order', got {x!r}")
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4.5))
+    if x == "size":
+        pos = n.copy()
+        xlabel = "group size (number of observations)"
+        if logx is None:
+            logx = n.max() / n.min() > 10
+    else:
+        pos = np.empty_like(raw)
+        pos[np.argsort(raw, kind="stable")] = np.arange(1, len(raw) + 1)
+        xlabel = "groups, ordered by their own (no-pooling) estimate"
+        logx = False
+    area = 15 + 185 * (n / n.max())
+    for xi, a, b in zip(pos, raw, shrunk):
+        if a != b:
+            ax.annotate("", xy=(xi, b), xytext=(xi, a),
+                        arrowprops={"arrowstyle": "->", "color": "0.55", "lw": 0.8, "shrinkA": 2, "shrinkB": 2})
+    ax.scatter(pos, raw, s=area, facecolors="none", edgecolors="C0", linewidths=1.2, label="no pooling (own mean)",
+               gid="no-pooling", zorder=3)
+    ax.scatter(pos, shrunk, s=area, color="C3", alpha=0.8, label="partial pooling", gid="partial-pooling", zorder=4)
+    ax.axhline(pooled, color="k", lw=1.2, ls="--", label=f"complete pooling ({pooled:.3g})", gid="complete-pooling")
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(loc="best", fontsize=8, markerscale=0.6)
+    return ax

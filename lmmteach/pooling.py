@@ -1,0 +1,209 @@
+"""Complete, no and partial pooling of group means in a varying-intercept model.
+
+The model is y_ij = mu + u_j + e_ij with u_j ~ N(0, sigma_u^2) and
+e_ij ~ N(0, sigma_e^2). Three ways to estimate group j's mean:
+
+* complete pooling ignores the groups: every group gets one common mean;
+* no pooling uses each group's own sample mean ybar_j;
+* partial pooling takes a precision-weighted average of the two,
+
+      estimate_j = w_j * ybar_j + (1 - w_j) * mu,
+      w_j = (n_j / sigma_e^2) / (n_j / sigma_e^2 + 1 / sigma_u^2),
+
+  so a group with few observations (little precision n_j / sigma_e^2 in its
+  own mean) is pulled strongly towards mu. Given the variances these are the
+  conditional modes ("BLUPs") of a mixed model, with mu its GLS estimate.
+
+``shrinkage_explorer()`` wraps :func:`shrinkage_state` (plain Python) in an
+ipywidgets explorer with sliders for the group size and the variance ratio.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "group_summary", "complete_pooling", "no_pooling", "shrinkage_weight", "gls_mean",
+    "partial_pooling", "random_intercepts", "pooling_table", "shrinkage_state", "draw_shrinkage_state",
+    "shrinkage_explorer",
+]
+
+
+def _check_variances(sigma_e2, sigma_u2):
+    for name, value in (("sigma_e2", sigma_e2), ("sigma_u2", sigma_u2)):
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite variance >= 0, got {value}")
+    if sigma_e2 == 0:
+        raise ValueError("sigma_e2 (residual variance) must be > 0")
+
+
+def _as_frame(y, groups) -> pd.DataFrame:
+    y = pd.Series(np.asarray(y)) if not isinstance(y, pd.Series) else y.reset_index(drop=True)
+    groups = pd.Series(groups).reset_index(drop=True) if not isinstance(groups, pd.Series) else groups.reset_index(drop=True)
+    if len(y) != len(groups):
+        raise ValueError(f"y has {len(y)} values but groups has {len(groups)}")
+    if len(y) == 0:
+        raise ValueError("no observations")
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        raise ValueError(f"y must be numeric, got dtype {y.dtype}")
+    if y.isna().any() or not np.all(np.isfinite(y.to_numpy(dtype=float))):
+        raise ValueError("y has NaN or infinite values")
+    if groups.isna().any():
+        raise ValueError("groups has missing values")
+    if groups.nunique() < 2:
+        raise ValueError("need at least two groups to pool across groups; found one")
+    return pd.DataFrame({"y": y.astype(float), "group": groups})
+
+
+def group_summary(y, groups) -> pd.DataFrame:
+    """Size ``n`` and sample mean ``mean`` of each group (groups in category order)."""
+    frame = _as_frame(y, groups)
+    out = frame.groupby("group", observed=True, sort=True)["y"].agg(n="size", mean="mean")
+    out.index.name = getattr(groups, "name", None) or "group"
+    return out
+
+
+def complete_pooling(y, groups=None) -> float:
+    """The single mean that complete pooling gives every group: the grand mean."""
+    y = np.asarray(y, dtype=float)
+    if y.size == 0 or not np.all(np.isfinite(y)):
+        raise ValueError("y must be a non-empty array of finite numbers")
+    return float(y.mean())
+
+
+def no_pooling(y, groups) -> pd.Series:
+    """Each group's own sample mean."""
+    return group_summary(y, groups)["mean"].rename("no_pooling")
+
+
+def shrinkage_weight(n, sigma_e2, sigma_u2):
+    """Weight w on the group's own mean: n/sigma_e^2 / (n/sigma_e^2 + 1/sigma_u^2).
+
+    Written as n sigma_u^2 / (n sigma_u^2 + sigma_e^2) so that sigma_u^2 = 0
+    (no between-group variance: pool completely) gives w = 0.
+    """
+    _check_variances(sigma_e2, sigma_u2)
+    n = np.asarray(n, dtype=float)
+    if np.any(n < 0):
+        raise ValueError("group sizes must be >= 0")
+    return n * sigma_u2 / (n * sigma_u2 + sigma_e2)
+
+
+def gls_mean(y, groups, sigma_e2, sigma_u2) -> float:
+    """The population mean's GLS estimate: group means weighted by 1/(sigma_u^2 + sigma_e^2/n_j)."""
+    _check_variances(sigma_e2, sigma_u2)
+    summary = group_summary(y, groups)
+    precision = 1.0 / (sigma_u2 + sigma_e2 / summary["n"].to_numpy())
+    return float(np.sum(precision * summary["mean"].to_numpy()) / np.sum(precision))
+
+
+def partial_pooling(y, groups, sigma_e2, sigma_u2, mu=None) -> pd.Series:
+    """Partial-pooling estimate of each group mean, shrunk towards ``mu`` (default: the GLS mean)."""
+    summary = group_summary(y, groups)
+    if mu is None:
+        mu = gls_mean(y, groups, sigma_e2, sigma_u2)
+    w = shrinkage_weight(summary["n"].to_numpy(), sigma_e2, sigma_u2)
+    return pd.Series(mu + w * (summary["mean"].to_numpy() - mu), index=summary.index, name="partial_pooling")
+
+
+def random_intercepts(resid, groups, sigma_e2, sigma_u2) -> pd.Series:
+    """Conditional modes u_j of the random intercepts from residuals y - X beta.
+
+    With covariates, the same shrinkage applies to the group means of the
+    residuals (shrunk towards 0): u_j = w_j * mean_j(y - X beta).
+    """
+    return (partial_pooling(resid, groups, sigma_e2, sigma_u2, mu=0.0)).rename("u")
+
+
+def pooling_table(y, groups, sigma_e2, sigma_u2) -> pd.DataFrame:
+    """One row per group: n, no-pooling mean, weight, partial-pooling and complete-pooling estimates."""
+    summary = group_summary(y, groups)
+    mu = gls_mean(y, groups, sigma_e2, sigma_u2)
+    w = shrinkage_weight(summary["n"].to_numpy(), sigma_e2, sigma_u2)
+    return pd.DataFrame(
+        {
+            "n": summary["n"],
+            "no_pooling": summary["mean"],
+            "weight": w,
+            "partial_pooling": mu + w * (summary["mean"] - mu),
+            "complete_pooling": complete_pooling(y),
+        },
+        index=summary.index,
+    )
+
+
+def shrinkage_state(group_size: int, variance_ratio: float, group_mean: float = 1.0,
+                    population_mean: float = 0.0, max_size: int = 50) -> dict:
+    """Everything the shrinkage explorer draws, as plain numbers.
+
+    ``variance_ratio`` is sigma_u^2 / sigma_e^2 (sigma_e^2 is fixed at 1).
+    Returns the weight on the group's own mean, the partial-pooling estimate of
+    a group whose sample mean is ``group_mean``, and the weight curve over
+    group sizes 1..``max_size``.
+    """
+    if int(group_size) != group_size or group_size < 1:
+        raise ValueError(f"group_size must be a whole number >= 1, got {group_size}")
+    if not np.isfinite(variance_ratio) or variance_ratio <= 0:
+        raise ValueError(f"variance_ratio must be > 0, got {variance_ratio}")
+    if max_size < group_size:
+        raise ValueError(f"max_size ({max_size}) must be at least group_size ({group_size})")
+    sizes = np.arange(1, max_size + 1)
+    curve = shrinkage_weight(sizes, 1.0, variance_ratio)
+    weight = float(shrinkage_weight(group_size, 1.0, variance_ratio))
+    return {
+        "group_size": int(group_size),
+        "variance_ratio": float(variance_ratio),
+        "weight": weight,
+        "estimate": population_mean + weight * (group_mean - population_mean),
+        "group_mean": float(group_mean),
+        "population_mean": float(population_mean),
+        "half_weight_size": 1.0 / variance_ratio,  # n at which w = 1/2: n sigma_u^2 = sigma_e^2
+        "sizes": sizes,
+        "curve": curve,
+    }
+
+
+def draw_shrinkage_state(state: dict, fig=None):
+    """Draw one :func:`shrinkage_state`: the weight curve, and the shrunk estimate."""
+    import matplotlib.pyplot as plt
+
+    if fig is None:
+        fig = plt.figure(figsize=(9, 3.6))
+    fig.clear()
+    ax_curve, ax_est = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    ax_curve.plot(state["sizes"], state["curve"], color="C0")
+    ax_curve.plot([state["group_size"]], [state["weight"]], "o", color="C3", markersize=8)
+    ax_curve.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax_curve.set(xlabel="group size $n_j$", ylabel="weight on the group's own mean $w_j$", ylim=(0, 1.02),
+                 title=f"$\\sigma_u^2/\\sigma_e^2$ = {state['variance_ratio']:.3g}:  w = {state['weight']:.2f}")
+    ax_est.axhline(state["population_mean"], color="k", lw=1, label="population mean")
+    ax_est.plot([0], [state["group_mean"]], "o", mfc="white", color="C0", markersize=9, label="no pooling")
+    ax_est.plot([1], [state["estimate"]], "o", color="C3", markersize=9, label="partial pooling")
+    ax_est.annotate("", xy=(1, state["estimate"]), xytext=(0, state["group_mean"]),
+                    arrowprops={"arrowstyle": "->", "color": "grey"})
+    lo = min(state["population_mean"], state["group_mean"])
+    hi = max(state["population_mean"], state["group_mean"])
+    pad = 0.15 * (hi - lo or 1)
+    ax_est.set(xlim=(-0.5, 1.5), ylim=(lo - pad, hi + pad), xticks=[0, 1],
+               xticklabels=["own mean", "shrunk"], ylabel="estimate of the group mean", title="one group")
+    ax_est.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def shrinkage_explorer(group_size: int = 5, variance_ratio: float = 0.2):
+    """An ipywidgets explorer: move the group size and the variance ratio, watch the shrinkage."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    def show(group_size, log10_ratio):   # returns None, so interactive displays only the figure
+        draw_shrinkage_state(shrinkage_state(group_size, 10.0**log10_ratio), plt.figure(figsize=(9, 3.6)))
+        plt.show()
+
+    return widgets.interactive(
+        show,
+        group_size=widgets.IntSlider(value=group_size, min=1, max=50, description="group size"),
+        log10_ratio=widgets.FloatSlider(value=float(np.log10(variance_ratio)), min=-2, max=2, step=0.1,
+                                        description="log10 σu²/σe²"),
+    )
