@@ -1,8 +1,21 @@
 """lmmteach: the helper package of lmm-course.
 
-One idea per module: ``data`` (the course's data sets), ``reconstruct`` (how
-the ciproxifan data were rebuilt from published summaries), ``versions`` (the
-watermark cell), ``notebooks`` (re-executing notebooks in place).
+One idea per module:
+
+* ``data`` -- the course's data sets, validated; ``reconstruct`` -- how the
+  ciproxifan data were rebuilt from the report's published fits;
+* ``ols`` -- least squares by the normal equations with an R-style summary;
+  ``plots`` -- R's four regression diagnostics, the shrinkage plot;
+  ``pooling`` -- complete, no and partial pooling, the shrinkage explorer;
+* ``reml`` -- linear mixed models by ML and REML from scratch (lme4's method);
+* ``models`` -- the course's PyMC and Bambi models and a seeded ``sample``;
+  ``compare`` -- the course's Table 1, PSIS-LOO, exact refits and K-fold CV;
+* ``gibbs`` -- the Gibbs sampler of lessons 9-10 (corrected and as published);
+  ``sbc`` -- simulation-based calibration; ``gibbs_explorer`` -- its widget;
+* ``exercises`` -- self-checking exercise questions; ``grade`` -- the
+  instructor's grader; ``make_exercises`` -- exercises generated from solutions;
+* ``notebooks`` -- re-executing and timing notebooks; ``versions`` -- the
+  watermark cell at the end of every notebook.
 """
 
 import warnings as _warnings
