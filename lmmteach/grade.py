@@ -40,12 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from lmmteach.exercises.core import sign
-from lmmteach.notebooks import KERNELSPEC, CurrentEnvKernelSpecs
+from lmmteach.notebooks import KERNELSPEC, CurrentEnvKernelManager
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_PROTECTED = [PACKAGE_DIR, PACKAGE_DIR.parent / "datasets"]
@@ -166,7 +165,7 @@ def grade_one(name: str, text: str, timeout: float, protected=DEFAULT_PROTECTED)
         env = dict(os.environ, LMMTEACH_GRADE_RESULTS=str(results), LMMTEACH_GRADE_TOKEN=key, MPLBACKEND="Agg")
         deadline = time.monotonic() + timeout
         client = NotebookClient(
-            nb, km=AsyncKernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnvKernelSpecs()),
+            nb, kernel_manager_class=CurrentEnvKernelManager, kernel_name="python3",
             timeout=int(timeout), timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
             allow_errors=True, record_timing=False, startup_timeout=60,
             resources={"metadata": {"path": str(work)}},

@@ -35,13 +35,24 @@ class CurrentEnvKernelSpecs(KernelSpecManager):
         return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **ipykernel.kernelspec.get_kernel_dict())
 
 
+class CurrentEnvKernelManager(AsyncKernelManager):
+    """A kernel manager that always starts this interpreter's ipykernel.
+
+    Passed to nbclient as ``kernel_manager_class`` (not as a ready ``km``), so
+    that nbclient owns the kernel and shuts it down when the notebook is done.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("kernel_spec_manager", CurrentEnvKernelSpecs())
+        super().__init__(**kwargs)
+
+
 def run(path: Path, timeout: int = 1800) -> tuple[nbformat.NotebookNode, float]:
     """Execute one notebook in its own folder; return it and the wall time in seconds."""
     nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = KERNELSPEC
-    km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnvKernelSpecs())
     client = NotebookClient(
-        nb, km=km, timeout=timeout, record_timing=False,
+        nb, kernel_manager_class=CurrentEnvKernelManager, kernel_name="python3", timeout=timeout, record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
