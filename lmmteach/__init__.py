@@ -4,7 +4,8 @@ One idea per module:
 
 * ``data`` -- the course's data sets, validated; ``reconstruct`` -- how the
   ciproxifan data were rebuilt from the report's published fits;
-* ``ols`` -- least squares by the normal equations with an R-style summary;
+* ``formulas`` -- factors coded for formulae the way R codes them;
+  ``ols`` -- least squares by the normal equations with an R-style summary;
   ``plots`` -- R's four regression diagnostics, the shrinkage plot;
   ``pooling`` -- complete, no and partial pooling, the shrinkage explorer;
 * ``reml`` -- linear mixed models by ML and REML from scratch (lme4's method);

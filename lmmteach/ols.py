@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from lmmteach.formulas import keep_level_order
+
 __all__ = ["OLSResult", "fit", "design", "normal_equations_solve"]
 
 
@@ -134,12 +136,7 @@ def design(formula: str, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, li
         if not pd.api.types.is_numeric_dtype(data[name]) or pd.api.types.is_bool_dtype(data[name]):
             raise ValueError(f"response column {name!r} must be numeric, found dtype {data[name].dtype}")
 
-    # formulae orders the levels of an unordered categorical alphabetically; marking it
-    # ordered keeps the DataFrame's order, so the first category is the reference level.
-    frame = data[used].copy()
-    for name in used:
-        if isinstance(frame[name].dtype, pd.CategoricalDtype) and not frame[name].cat.ordered:
-            frame[name] = frame[name].cat.as_ordered()
+    frame = keep_level_order(data[used])  # first category = reference level, as in R
     matrices = formulae.design_matrices(formula, frame, na_action="error")
     X_frame = matrices.common.as_dataframe()
     y = np.asarray(matrices.response.design_matrix, dtype=float)

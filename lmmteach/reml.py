@@ -53,6 +53,8 @@ import pandas as pd
 from formulae import design_matrices, model_description
 from scipy import linalg, optimize, sparse
 
+from lmmteach.formulas import keep_level_order
+
 __all__ = ["fit", "MixedModel", "MixedLMResult", "SingularFitWarning"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on diagonal elements of theta
@@ -427,11 +429,7 @@ def _checked_frame(formula, data, response, fixed, bars) -> pd.DataFrame:
     if with_nan:
         counts = ", ".join(f"{c!r} ({int(data[c].isna().sum())} missing)" for c in with_nan)
         raise ValueError(f"NaN in column(s) used by the formula: {counts}; drop or impute those rows first")
-    frame = data[used].copy()
-    for c in used:  # keep the category order (first level = reference), as R does
-        if isinstance(frame[c].dtype, pd.CategoricalDtype) and not frame[c].dtype.ordered:
-            frame[c] = frame[c].cat.remove_unused_categories().cat.as_ordered()
-    return frame
+    return keep_level_order(data[used])  # first category = reference level, as in R
 
 
 def _check_full_rank(X, names):
