@@ -25,9 +25,11 @@ def _data():
 
 
 def _design(frame):
-    ko = (frame["Genotype"] == "ko").to_numpy(float)
-    dose = frame["Treatment"].to_numpy(float)
-    return np.column_stack([np.ones(len(frame)), dose, ko, dose * ko]), frame["WAKE"].to_numpy(float)
+    """X with columns [1, dose, ko, dose * ko] and y = WAKE (the course's one design builder)."""
+    from lmmteach.models import design
+
+    d = design(frame)
+    return d.X, d.y
 
 
 @lru_cache(maxsize=None)

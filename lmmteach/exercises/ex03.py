@@ -35,11 +35,10 @@ def _data():
 
 def design(frame=None):
     """X with columns [1, dose, ko, dose * ko], y = WAKE, and the subject index (0..17)."""
-    frame = _data() if frame is None else frame
-    ko = (frame["Genotype"] == "ko").to_numpy(float)
-    dose = frame["Treatment"].to_numpy(float)
-    X = np.column_stack([np.ones(len(frame)), dose, ko, dose * ko])
-    return X, frame["WAKE"].to_numpy(float), frame["id"].cat.codes.to_numpy()
+    from lmmteach.models import design as course_design
+
+    d = course_design(_data() if frame is None else frame, needs_id=True)
+    return d.X, d.y, d.id_index
 
 
 def _ols():
