@@ -41,38 +41,30 @@ def _canonical(name: str) -> str:
     return str(name).replace("[T.", "[")
 
 
-def _rows_from_statsmodels(result) -> list[tuple[str, float, float]]:
-    """(parameter, estimate, SE) from a statsmodels OLS or MixedLM result."""
-    if hasattr(result, "fe_params"):  # MixedLM
-        cov_re = np.asarray(result.cov_re)
-        if cov_re.shape != (1, 1):
-            raise ValueError(f"parameter_table handles one random intercept; this MixedLM has cov_re of shape {cov_re.shape}")
-        se = _gls_standard_errors(result.model, float(result.scale), float(cov_re[0, 0]))
-        rows = [(_canonical(n), float(result.fe_params[n]), float(s)) for n, s in zip(result.fe_params.index, se)]
-        rows.append(("sigma", float(np.sqrt(result.scale)), np.nan))
-        rows.append(("sigma_u", float(np.sqrt(cov_re[0, 0])), np.nan))
+def _rows_from_fit(result) -> list[tuple[str, float, float]]:
+    """(parameter, estimate, SE) from a statsmodels OLS result or an :mod:`lmmteach.reml` fit."""
+    if hasattr(result, "var_components"):  # lmmteach.reml: lme4's estimates and standard errors
+        vc = result.var_components
+        intercepts = vc[(vc["group"] != "Residual") & (vc["term1"] == "Intercept") & vc["term2"].isna()]
+        if len(vc) != 2 or len(intercepts) != 1:
+            raise ValueError("parameter_table handles a single random intercept, e.g. WAKE ~ ... + (1 | id)")
+        rows = [(n, float(result.fe_params[n]), float(result.bse[n])) for n in result.fe_params.index]
+        rows.append(("sigma", float(result.sigma), np.nan))
+        rows.append(("sigma_u", float(intercepts["sdcor"].iloc[0]), np.nan))
         return rows
+    if hasattr(result, "fe_params"):  # statsmodels MixedLM
+        raise ValueError(
+            "for the REML mixed model pass lmmteach.reml.fit('WAKE ~ ... + (1 | id)', data): statsmodels' "
+            "MixedLM standard errors (bse_fe) differ from lme4's on unbalanced data (lesson 3)"
+        )
     if hasattr(result, "params") and hasattr(result, "bse") and hasattr(result, "scale"):  # OLS
         rows = [(_canonical(n), float(result.params[n]), float(result.bse[n])) for n in result.params.index]
         rows.append(("sigma", float(np.sqrt(result.scale)), np.nan))
         return rows
-    raise ValueError(f"cannot read estimates from a {type(result).__name__}: expected a statsmodels OLS/MixedLM result or InferenceData")
-
-
-def _gls_standard_errors(mixedlm, scale: float, var_u: float) -> np.ndarray:
-    """Fixed-effect standard errors as lme4 reports them: sqrt diag of (X' V^-1 X)^-1.
-
-    V is block diagonal, one block ``scale * I + var_u * 1 1'`` per group, at
-    the REML estimates. (statsmodels' ``bse_fe`` comes from the Hessian of the
-    full likelihood and differs from lme4 in the second digit on these data.)
-    """
-    X = np.asarray(mixedlm.exog, float)
-    info = np.zeros((X.shape[1], X.shape[1]))
-    for rows in mixedlm.group_labels:
-        Xj = X[mixedlm.row_indices[rows]]
-        Vj = scale * np.eye(len(Xj)) + var_u
-        info += Xj.T @ np.linalg.solve(Vj, Xj)
-    return np.sqrt(np.diag(np.linalg.inv(info)))
+    raise ValueError(
+        f"cannot read estimates from a {type(result).__name__}: expected a statsmodels OLS result, "
+        "an lmmteach.reml fit or InferenceData"
+    )
 
 
 def _rows_from_posterior(idata, rename: dict | None) -> list[tuple[str, float, float]]:
@@ -103,9 +95,10 @@ def _rows_from_posterior(idata, rename: dict | None) -> list[tuple[str, float, f
 def parameter_table(fits: dict, rename: dict | None = None) -> pd.DataFrame:
     """One tidy row per (model, parameter): ``model, parameter, estimate, se``.
 
-    ``fits`` maps a model label to a statsmodels OLS/MixedLM result or an
-    ArviZ InferenceData. For OLS/REML ``se`` is the standard error (NaN for the
-    variance parameters, which statsmodels reports without one); for Bayesian
+    ``fits`` maps a model label to a statsmodels OLS result, an
+    :func:`lmmteach.reml.fit` result or an ArviZ InferenceData. For OLS/REML
+    ``se`` is the standard error (lme4's, for REML; NaN for the variance
+    parameters, reported without one); for Bayesian
     fits ``estimate`` is the posterior mean and ``se`` the posterior SD.
     ``rename`` maps posterior variable names / coordinate labels to
     :data:`PARAMETERS` (``{"b_treat": "Treatment", ("beta", 1): ...}``).
@@ -115,7 +108,7 @@ def parameter_table(fits: dict, rename: dict | None = None) -> pd.DataFrame:
     records = []
     for label, fit in fits.items():
         rows = _rows_from_posterior(fit, rename) if hasattr(fit, "posterior") or type(fit).__name__ == "InferenceData" \
-            else _rows_from_statsmodels(fit)
+            else _rows_from_fit(fit)
         if not rows:
             raise ValueError(f"model {label!r}: no parameter matched {PARAMETERS}; pass rename=")
         names = [r[0] for r in rows]

@@ -16,6 +16,7 @@ from scipy.stats import norm
 
 from lmmteach import compare
 from lmmteach.data import load_ciproxifan
+from lmmteach.reml import fit as fit_lmm
 
 S = 20_000  # posterior draws: Monte Carlo SE of a pointwise elpd ~ 1e-3
 
@@ -186,7 +187,7 @@ def cipro():
 
 def test_parameter_table_reproduces_the_published_ols_and_reml_numbers(cipro):
     ols = smf.ols("WAKE ~ Treatment * Genotype", cipro).fit()
-    reml = smf.mixedlm("WAKE ~ Treatment * Genotype", cipro, groups=cipro["id"]).fit(reml=True)
+    reml = fit_lmm("WAKE ~ Treatment * Genotype + (1 | id)", cipro)
     tidy = compare.parameter_table({"Fixed+OLS": ols, "Mixed+REML": reml}).set_index(["model", "parameter"])
     # report, Listing 1 (lm) and Listing 4 (lmer)
     assert tidy.loc[("Fixed+OLS", "Intercept"), "estimate"] == pytest.approx(44.5675, abs=1e-3)
@@ -202,6 +203,12 @@ def test_parameter_table_reproduces_the_published_ols_and_reml_numbers(cipro):
     assert wide.loc["Intercept", "Fixed+OLS"] == "44.57 ± 2.70"
     assert wide.loc["sigma_u", "Fixed+OLS"] == "—"
     assert list(wide.columns) == ["Fixed+OLS", "Mixed+REML"]
+
+
+def test_parameter_table_refuses_statsmodels_mixedlm_and_says_why(cipro):
+    sm = smf.mixedlm("WAKE ~ Treatment * Genotype", cipro, groups=cipro["id"]).fit(reml=True)
+    with pytest.raises(ValueError, match="lmmteach.reml.fit"):
+        compare.parameter_table({"Mixed+REML": sm})
 
 
 def test_parameter_table_reads_labelled_posterior_vectors_and_renames():
