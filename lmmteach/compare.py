@@ -29,8 +29,7 @@ import pandas as pd
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-#: the canonical parameter names of the ciproxifan models, in table order
-PARAMETERS = ("Intercept", "Treatment", "Genotype[ko]", "Treatment:Genotype[ko]", "sigma", "sigma_u")
+from lmmteach.ciproxifan import PARAMETERS
 
 
 # --------------------------------------------------------------------------- #

@@ -56,96 +56,19 @@ Helpers:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-RESPONSE = "WAKE"
-FORMULA = "WAKE ~ Treatment * Genotype"
-BAMBI_FORMULA = "WAKE ~ Treatment * Genotype + (1 | id)"
-COEFS = ("Intercept", "Treatment", "Genotype[ko]", "Treatment:Genotype[ko]")
-
-BETA_SD = 100.0  # beta ~ Normal(0, 100), the report's weakly informative prior
-SIGMA_SD = 10.0  # sigma ~ HalfNormal(10)
-SIGMA_U_SD = 10.0  # the report's fixed u ~ Normal(0, 10); also the default HalfNormal scale of sigma_u
+from lmmteach.ciproxifan import (BAMBI_FORMULA, BETA_SD, COEFS, FORMULA, RESPONSE, SIGMA_SD, SIGMA_U_SD, Design,
+                                 ModelDataError, design)
 
 # nutpie gave about 2-10 times more effective samples per second than PyMC's
 # NUTS on every course model once compiled (benchmarks/samplers.py); "pymc"
 # is kept for comparison and for models nutpie cannot compile.
 DEFAULT_SAMPLER = "nutpie"
 SAMPLERS = ("nutpie", "pymc")
-
-
-class ModelDataError(ValueError):
-    """The data frame cannot be used by a course model (missing column, NaN, ...)."""
-
-
-@dataclass(frozen=True)
-class Design:
-    """The numbers a model needs, checked: design matrix, response, subject index."""
-
-    X: np.ndarray  # (n, 4): 1, Treatment, ko, Treatment * ko
-    y: np.ndarray  # (n,)
-    id_index: np.ndarray | None  # (n,) integer codes into id_levels
-    id_levels: tuple | None
-    coefs: tuple = COEFS
-
-
-def _genotype_ko(column: pd.Series) -> np.ndarray:
-    """1.0 for knock-out mice, 0.0 for wild type, from labels or a 0/1 column."""
-    if isinstance(column.dtype, pd.CategoricalDtype) or column.dtype == object or pd.api.types.is_string_dtype(column):
-        values = column.astype(str)
-        unknown = sorted(set(values) - {"wt", "ko"})
-        if unknown:
-            raise ModelDataError(f"column 'Genotype' must hold 'wt' or 'ko'; found {unknown}")
-        return (values == "ko").to_numpy(dtype=float)
-    values = pd.to_numeric(column, errors="raise").to_numpy(dtype=float)
-    if not np.isin(values, (0.0, 1.0)).all():
-        raise ModelDataError("numeric column 'Genotype' must be 0 (wt) or 1 (ko)")
-    return values
-
-
-def design(data: pd.DataFrame, *, needs_id: bool = False) -> Design:
-    """Check ``data`` and return the design matrix, response and subject index.
-
-    Raises :class:`ModelDataError` naming the problem: not a DataFrame, no
-    rows, a missing column, a missing value, a non-numeric ``Treatment`` or
-    ``WAKE``, an unknown genotype, or (when ``needs_id``) an ``id`` column
-    that is not a pandas ``category``.
-    """
-    if not isinstance(data, pd.DataFrame):
-        raise ModelDataError(f"expected a pandas DataFrame, got {type(data).__name__}")
-    needed = [RESPONSE, "Treatment", "Genotype"] + (["id"] if needs_id else [])
-    missing = [c for c in needed if c not in data.columns]
-    if missing:
-        raise ModelDataError(f"data is missing column(s) {missing}; the model needs {needed}")
-    if len(data) == 0:
-        raise ModelDataError("data has no rows")
-    for name in needed:
-        n_nan = int(data[name].isna().sum())
-        if n_nan:
-            raise ModelDataError(f"column {name!r} has {n_nan} missing value(s) (NaN); drop or impute them first")
-    for name in (RESPONSE, "Treatment"):
-        if not pd.api.types.is_numeric_dtype(data[name]):
-            raise ModelDataError(f"column {name!r} must be numeric, got dtype {data[name].dtype}")
-        if not np.isfinite(data[name].to_numpy(dtype=float)).all():
-            raise ModelDataError(f"column {name!r} has infinite values")
-    treatment = data["Treatment"].to_numpy(dtype=float)
-    ko = _genotype_ko(data["Genotype"])
-    X = np.column_stack([np.ones(len(data)), treatment, ko, treatment * ko])
-    id_index = id_levels = None
-    if needs_id:
-        if not isinstance(data["id"].dtype, pd.CategoricalDtype):
-            raise ModelDataError(
-                f"column 'id' must be a pandas category (the subject factor), got dtype {data['id'].dtype}; "
-                "use data['id'] = data['id'].astype('category')"
-            )
-        id_index = data["id"].cat.codes.to_numpy(dtype=int)
-        id_levels = tuple(data["id"].cat.categories)
-    return Design(X=X, y=data[RESPONSE].to_numpy(dtype=float), id_index=id_index, id_levels=id_levels)
-
 
 def _coords(d: Design) -> dict:
     coords = {"coef": list(d.coefs), "obs": np.arange(len(d.y))}

@@ -41,21 +41,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SEED = 20220202  # the report's date: any fixed integer would do
+from lmmteach import ciproxifan
 
-# (id, Genotype, dose in part 1, dose in part 2 or None when the mouse was excluded)
-# Dose combinations as published: 0+3 wt 4, ko 2; 10+3 wt 1, ko 2; 10+0 wt 3, ko 3;
-# 0+NA ko 2; 10+NA wt 1.
-MICE = [
-    (1, "wt", 0, 3), (2, "wt", 0, 3), (3, "wt", 0, 3), (12, "wt", 0, 3),
-    (4, "wt", 10, 3),
-    (5, "wt", 10, 0), (6, "wt", 10, 0), (9, "wt", 10, 0),
-    (7, "wt", 10, None),
-    (10, "ko", 0, 3), (16, "ko", 0, 3),
-    (11, "ko", 10, 3), (17, "ko", 10, 3),
-    (13, "ko", 10, 0), (14, "ko", 10, 0), (18, "ko", 10, 0),
-    (8, "ko", 0, None), (15, "ko", 0, None),
-]
+SEED = 20220202  # the report's date: any fixed integer would do
 
 # Listing 1 (lm) and Listing 4 (lmer, REML). Listing 1 prints 2.9591 and 8.224;
 # the values below round to those and are chosen inside the rounding so that
@@ -70,23 +58,6 @@ REML_VAR_RESIDUAL = 58.145
 
 DECIMALS = 6
 COLUMNS = ["id", "part", "Genotype", "Treatment", "WAKE", "NREM", "REM"]
-
-
-def design() -> pd.DataFrame:
-    """One row per recording: id, part (1 or 2), Genotype, Treatment (mg/kg)."""
-    rows = []
-    for mouse, genotype, dose1, dose2 in MICE:
-        rows.append((mouse, 1, genotype, float(dose1)))
-        if dose2 is not None:
-            rows.append((mouse, 2, genotype, float(dose2)))
-    frame = pd.DataFrame(rows, columns=["id", "part", "Genotype", "Treatment"])
-    return frame.sort_values(["id", "part"], ignore_index=True)
-
-
-def _fixed_design(frame: pd.DataFrame) -> np.ndarray:
-    ko = (frame["Genotype"] == "ko").to_numpy(float)
-    dose = frame["Treatment"].to_numpy(float)
-    return np.column_stack([np.ones(len(frame)), dose, ko, dose * ko])
 
 
 def _solve_residual(X, Z, r_start, tol=1e-10, max_iter=100):
@@ -126,8 +97,8 @@ def reconstruct_ciproxifan(seed: int = SEED) -> pd.DataFrame:
     Columns: id, part, Genotype ('wt'/'ko'), Treatment (mg/kg), WAKE, NREM, REM
     (percent of the recording, summing to 100). Plain dtypes, as written to CSV.
     """
-    frame = design()
-    X = _fixed_design(frame)
+    frame = ciproxifan.recordings()
+    X = ciproxifan.design(frame.assign(WAKE=0.0)).X
     ids = frame["id"].to_numpy()
     groups = np.unique(ids)
     Z = (ids[:, None] == groups[None, :]).astype(float)
