@@ -72,19 +72,19 @@ def _description(formula: str):
         raise ValueError(f"cannot parse formula {formula!r}: {err}") from err
 
 
-def variables(formula: str) -> tuple[str, set[str]]:
-    """The response's name and every data column a formula (without bars) refers to."""
+def variables(formula: str) -> tuple[set[str], set[str]]:
+    """The data columns of a formula's response, and every data column it uses (bars excluded)."""
     description = _description(formula)
     if description.response is None:
         raise ValueError(f"formula {formula!r} has no response (left-hand side)")
-    return description.response.name, set(description.var_names)
+    return set(description.response.var_names), set(description.var_names)
 
 
-def checked_frame(data: pd.DataFrame, columns, response: str, formula: str) -> pd.DataFrame:
+def checked_frame(data: pd.DataFrame, columns, response, formula: str) -> pd.DataFrame:
     """The used ``columns`` of ``data`` (in data order), ready for formulae.
 
     Raises a ValueError naming a column that is missing, has a NaN, or -- for
-    the ``response`` -- is not numeric.
+    the ``response`` columns -- is not numeric.
     """
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
@@ -102,9 +102,10 @@ def checked_frame(data: pd.DataFrame, columns, response: str, formula: str) -> p
             f"{c!r} ({int(data[c].isna().sum())} missing, rows {list(data.index[data[c].isna()][:5])})" for c in with_nan
         )
         raise ValueError(f"NaN in column(s) used by the formula: {counts}; drop or impute those rows first")
-    column = data[response]
-    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-        raise ValueError(f"response column {response!r} must be numeric, found dtype {column.dtype}")
+    for name in sorted(response):
+        column = data[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise ValueError(f"response column {name!r} must be numeric, found dtype {column.dtype}")
     return keep_level_order(data[used])  # first category = reference level, as in R
 
 

@@ -236,10 +236,10 @@ class MixedModel:
             raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
         self.formula, self.method = formula, method
         response, fixed, bars = split_random_terms(formula)
-        _, used = variables(f"{response} ~ {fixed}")
+        response_columns, used = variables(f"{response} ~ {fixed}")
         for expr, factor in bars:
             used |= variables(f"{response} ~ {expr}")[1] | {f.strip() for f in factor.split(":")}
-        frame = checked_frame(data, used, response, formula)
+        frame = checked_frame(data, used, response_columns, formula)
 
         fixed_design = model_matrix(f"{response} ~ {fixed}", frame)
         self.y, self.X, self.fe_names = fixed_design.y, fixed_design.X, fixed_design.names

@@ -58,7 +58,7 @@ def test_design_names_the_problem(formula, frame, words):
 
 
 def test_variables_lists_response_and_columns():
-    assert variables("WAKE ~ Treatment * Genotype + np.log(NREM)") == ("WAKE", {"WAKE", "Treatment", "Genotype", "NREM"})
+    assert variables("WAKE ~ Treatment * Genotype + np.log(NREM)") == ({"WAKE"}, {"WAKE", "Treatment", "Genotype", "NREM"})
 
 
 def test_full_rank_design_has_no_aliased_columns():
