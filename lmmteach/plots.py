@@ -25,27 +25,15 @@ COOK_LEVELS = (0.5, 1.0)
 def diagnostic_quantities(result) -> dict:
     """Fitted values, residuals, standardised residuals, leverages, Cook's distances, p.
 
-    Accepts an :class:`lmmteach.ols.OLSResult` or a statsmodels OLS results object.
+    Reads the course's own :class:`lmmteach.ols.OLSResult` or a statsmodels OLS
+    result, one small reader per type; anything else is a ValueError.
     """
-    if hasattr(result, "hat") and hasattr(result, "std_resid"):
-        out = {
-            "fitted": np.asarray(result.fittedvalues, dtype=float),
-            "resid": np.asarray(result.resid, dtype=float),
-            "std_resid": np.asarray(result.std_resid, dtype=float),
-            "hat": np.asarray(result.hat, dtype=float),
-            "cooks": np.asarray(result.cooks_distance, dtype=float),
-            "p": int(result.n_params),
-        }
-    elif hasattr(result, "get_influence"):
-        infl = result.get_influence()
-        out = {
-            "fitted": np.asarray(result.fittedvalues, dtype=float),
-            "resid": np.asarray(result.resid, dtype=float),
-            "std_resid": np.asarray(infl.resid_studentized_internal, dtype=float),
-            "hat": np.asarray(infl.hat_matrix_diag, dtype=float),
-            "cooks": np.asarray(infl.cooks_distance[0], dtype=float),
-            "p": int(len(result.params)),
-        }
+    from lmmteach.ols import OLSResult
+
+    if isinstance(result, OLSResult):
+        out = _course_ols_quantities(result)
+    elif _is_statsmodels_ols(result):
+        out = _statsmodels_ols_quantities(result)
     else:
         raise ValueError(
             f"regression_diagnostics needs a fitted linear model (lmmteach.ols.fit or statsmodels OLS), "
@@ -54,6 +42,37 @@ def diagnostic_quantities(result) -> dict:
     if not np.all(np.isfinite(out["std_resid"])):
         raise ValueError("some observations have leverage 1 (standardised residuals are undefined)")
     return out
+
+
+def _course_ols_quantities(result) -> dict:
+    """lmmteach.ols.fit computes every diagnostic itself."""
+    return {
+        "fitted": np.asarray(result.fittedvalues, dtype=float),
+        "resid": np.asarray(result.resid, dtype=float),
+        "std_resid": np.asarray(result.std_resid, dtype=float),
+        "hat": np.asarray(result.hat, dtype=float),
+        "cooks": np.asarray(result.cooks_distance, dtype=float),
+        "p": int(result.n_params),
+    }
+
+
+def _is_statsmodels_ols(result) -> bool:
+    from statsmodels.regression.linear_model import OLS
+
+    return isinstance(getattr(result, "model", None), OLS)
+
+
+def _statsmodels_ols_quantities(result) -> dict:
+    """statsmodels keeps the leverage-based quantities in its influence object."""
+    influence = result.get_influence()
+    return {
+        "fitted": np.asarray(result.fittedvalues, dtype=float),
+        "resid": np.asarray(result.resid, dtype=float),
+        "std_resid": np.asarray(influence.resid_studentized_internal, dtype=float),
+        "hat": np.asarray(influence.hat_matrix_diag, dtype=float),
+        "cooks": np.asarray(influence.cooks_distance[0], dtype=float),
+        "p": int(len(result.params)),
+    }
 
 
 def _lowess(ax, x, y, frac=2 / 3):
