@@ -267,16 +267,14 @@ def course_posterior(idata):
     for name in ("Intercept", "Treatment", "Genotype", "Treatment:Genotype"):
         if name not in post:
             raise ValueError(f"posterior has no variable {name!r}: not a course model fit")
-        draws = post[name]
-        extra = [dim for dim in draws.dims if dim not in ("chain", "draw")]
-        parts.append(draws.squeeze(extra, drop=True) if extra else draws)
+        parts.append(post[name].squeeze(_non_sample_dims(post[name]), drop=True))
     beta = xr.concat(parts, dim="coef").assign_coords(coef=list(COEFS)).transpose("chain", "draw", "coef")
     out = xr.Dataset({"beta": beta, "sigma": post["sigma"]})
     if "1|id_sigma" in post:
         out["sigma_u"] = post["1|id_sigma"]
     if "1|id" in post:
         u = post["1|id"]
-        factor_dim = [dim for dim in u.dims if dim not in ("chain", "draw")][0]
+        factor_dim = _non_sample_dims(u)[0]
         out["u"] = u.rename({factor_dim: "id"}).assign_coords(id=[str(level) for level in u[factor_dim].values])
     return out
 
@@ -285,14 +283,16 @@ def _is_bambi(model) -> bool:
     return type(model).__module__.startswith("bambi")
 
 
+def _non_sample_dims(draws) -> list[str]:
+    """The dimensions of a posterior variable other than chain and draw."""
+    return [dim for dim in draws.dims if dim not in ("chain", "draw")]
+
 
 def _draws(post, name: str) -> np.ndarray:
     """Draws of ``name`` with chains and draws flattened into the first axis."""
     if name not in post:
         raise ValueError(f"the posterior has no variable {name!r}; it has {list(post.data_vars)}")
-    arr = post[name]
-    extra = [dim for dim in arr.dims if dim not in ("chain", "draw")]
-    return arr.stack(__s__=("chain", "draw")).transpose("__s__", *extra).values
+    return post[name].stack(__s__=("chain", "draw")).transpose("__s__", *_non_sample_dims(post[name])).values
 
 
 def _fixed_part(post, data: pd.DataFrame) -> tuple[Design, np.ndarray]:
