@@ -9,8 +9,10 @@ One idea per module:
   ``plots`` -- R's four regression diagnostics, the shrinkage plot;
   ``pooling`` -- complete, no and partial pooling, the shrinkage explorer;
 * ``reml`` -- linear mixed models by ML and REML from scratch (lme4's method);
-* ``models`` -- the course's PyMC and Bambi models and a seeded ``sample``;
-  ``compare`` -- the course's Table 1, PSIS-LOO, exact refits and K-fold CV;
+* ``ciproxifan`` -- the study's design, its design matrix and prior scales;
+  ``models`` -- the course's PyMC and Bambi models and a seeded ``sample``;
+  ``crossval`` -- exact refits for bad Pareto k, K-fold CV, pointwise elpd;
+  ``tables`` -- the course's Table 1 and the prediction table;
 * ``gibbs`` -- the Gibbs sampler of lessons 9-10 (corrected and as published);
   ``sbc`` -- simulation-based calibration; ``gibbs_explorer`` -- its widget;
 * ``exercises`` -- self-checking exercise questions; ``grade`` -- the
