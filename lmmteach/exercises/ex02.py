@@ -153,7 +153,7 @@ q5 = NumericQuestion(
     lambda: _reml().criterion, rtol=1e-5,
     hints=["statsmodels reports the log-likelihood fit.llf; the criterion is -2 times it."],
     solution="criterion = -2 * mixed.llf",
-    mistakes=[Mistake("that is the log-likelihood; the criterion is -2 * llf.", value=lambda: _reml().llf),
+    mistakes=[Mistake("that is the log-likelihood; the criterion is -2 * llf.", value=lambda: -_reml().criterion / 2),
               Mistake("that is the ML deviance (-2 llf of the ML fit); the question asks for REML.",
                       value=lambda: _reml("ML").criterion, rtol=1e-4)],
 )

@@ -1,6 +1,7 @@
 """Grade submitted exercise notebooks: one fresh kernel each, one CSV row each.
 
     python -m lmmteach.tools.grade SUBMISSIONS_DIR --out grades.csv [--timeout 300]
+    lmmteach-grade SUBMISSIONS_DIR --out grades.csv      # the same, as installed by pip
 
 For each ``*.ipynb`` in SUBMISSIONS_DIR the grader runs the notebook top to
 bottom in its own kernel process (this environment's Python), in a fresh
