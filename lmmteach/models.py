@@ -47,9 +47,12 @@ __all__ = [
     "hierarchical", "report_mixed", "sample", "show_progress",
 ]
 
-# nutpie gave about 2-10 times more effective samples per second than PyMC's
-# NUTS on every course model once compiled (benchmarks/samplers.py); "pymc"
-# is kept for comparison and for models nutpie cannot compile.
+# nutpie gave more effective samples per second than PyMC's NUTS, compilation
+# included, on every course model where both ran without divergences: 1.3-1.6
+# times on a heavily loaded machine (benchmarks/results/samplers.json, written by
+# benchmarks/samplers.py and read by lesson 5), 1.7-1.8 times on a quiet one in an
+# earlier run. "pymc" is kept for comparison, for many refits of one model
+# (lessons 7-8) and for models nutpie cannot compile.
 DEFAULT_SAMPLER = "nutpie"
 SAMPLERS = ("nutpie", "pymc")
 
