@@ -348,3 +348,14 @@ def test_fixed_point_bad_input(w2):
         gibbs.collapse_point(2, (0.1, 1.0))
     with pytest.raises(RuntimeError, match="no fixed point"):
         gibbs.fixed_point(w2, max_iter=1)
+
+
+def test_the_other_root_is_the_unstable_boundary_between_the_states():
+    """k = (7 - sqrt 17)/16 is a fixed point too; a nudge up ends inflated, a nudge down collapses."""
+    W = gibbs.simulate(gibbs.Scenario(2, 1000, 1000.0, 1.0, 0.0, (0.1, 1.0), (0.1, 1.0)))
+    B = np.mean(W.mean(axis=1) ** 2)
+    k = (7 - np.sqrt(17)) / 16
+    a, b = k / (1 - k) * B, 0.5 * B
+    assert gibbs.expected_update(W, a, b)[0] == pytest.approx(a, rel=0.01)
+    assert gibbs.fixed_point(W, start=(1.001 * a, b))[0] / B == pytest.approx((7 + np.sqrt(17)) / (9 - np.sqrt(17)), rel=0.01)
+    assert gibbs.fixed_point(W, start=(0.999 * a, b))[0] / B < 1e-3
