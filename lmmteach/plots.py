@@ -11,7 +11,10 @@ own estimate (open circle), its partial-pooling estimate (filled), an arrow
 between them, point areas by group size, and the complete-pooling line.
 
 ``rank_histograms(sbc_result)`` draws the ranks of a simulation-based
-calibration (:mod:`lmmteach.sbc`) with the band a uniform histogram stays in.
+calibration (:mod:`lmmteach.sbc`) with a simultaneous band (all bins of a
+uniform histogram stay in it at least 95 % of the time);
+``sbc_ecdf_difference(sbc_result)`` draws the ECDF difference of the ranks
+with the simultaneous band of Säilynoja, Bürkner and Vehtari (2022).
 
 The interactive explorers live in :mod:`lmmteach.explorers`.
 """
@@ -22,7 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["regression_diagnostics", "shrinkage_plot", "diagnostic_quantities", "rank_histograms"]
+__all__ = ["regression_diagnostics", "shrinkage_plot", "diagnostic_quantities", "rank_histograms",
+           "sbc_ecdf_difference"]
 
 COOK_LEVELS = (0.5, 1.0)
 
@@ -215,26 +219,62 @@ def shrinkage_plot(no_pool, partial_pool, sizes, pooled, *, x="size", ax=None,
     return ax
 
 
-def rank_histograms(result, bins: int = 20, axes=None, color="C0"):
+def rank_histograms(result, bins: int = 20, axes=None, color="C0", prob: float = 0.95):
     """Rank histograms of an SBC result (:class:`lmmteach.sbc.SBCResult`), one panel per parameter.
 
-    Each panel shades the band that 99 % of bin counts fall in when the ranks
-    are uniform (the sampler is calibrated). Returns the axes.
+    The shaded band is simultaneous: when the ranks are uniform, *all* bins lie
+    inside it with probability at least ``prob`` (Bonferroni: each bin gets
+    level 1 - (1 - prob) / bins). A band at level ``prob`` for each bin would
+    be left by some bin far more often. Returns the axes.
     """
     import matplotlib.pyplot as plt
 
     if axes is None:
-        _, axes = plt.subplots(1, len(result.ranks.columns), figsize=(4 * len(result.ranks.columns), 3), sharey=True)
+        _, axes = plt.subplots(1, len(result.ranks.columns), figsize=(4 * len(result.ranks.columns), 3),
+                               sharey=True, layout="constrained")
     axes = np.atleast_1d(axes)
     n_sims = len(result.ranks)
-    lo, hi = stats.binom(n_sims, 1 / bins).ppf([0.005, 0.995])
+    alpha = (1 - prob) / bins
+    lo, hi = stats.binom(n_sims, 1 / bins).ppf([alpha / 2, 1 - alpha / 2])
     edges = np.linspace(0, result.L + 1, bins + 1)
     for ax, name in zip(axes, result.ranks.columns):
-        ax.axhspan(lo, hi, color="0.85", label="99 % band if uniform")
+        ax.axhspan(lo, hi, color="0.85", label=f"{prob:.0%} band, all bins at once")
         ax.axhline(n_sims / bins, color="0.5", lw=1)
         ax.hist(result.ranks[name], bins=edges, color=color, edgecolor="white")
         ax.set_title(f"{name} ({result.variant})")
-        ax.set_xlabel(f"rank of the true value among {result.L} draws")
+        ax.set_xlabel(f"rank of the truth (of {result.L} draws)")
     axes[0].set_ylabel("data sets")
     axes[0].legend(loc="upper center", fontsize=8)
+    return axes
+
+
+def sbc_ecdf_difference(result, axes=None, color="C0", prob: float = 0.95):
+    """ECDF difference F(z) - z of an SBC result's ranks, with the simultaneous ``prob`` band; one panel each.
+
+    Säilynoja, Bürkner and Vehtari (2022): a calibrated sampler's curve stays
+    inside the whole band with probability ``prob``; a curve that leaves it
+    anywhere rejects uniform ranks at level 1 - prob. Above zero: too many
+    small ranks (the sampler overestimates); below: too many large ranks;
+    a hump or a trough: too wide or too narrow. Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    from lmmteach import sbc
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(result.ranks.columns), figsize=(4 * len(result.ranks.columns), 3),
+                               sharey=True, layout="constrained")
+    axes = np.atleast_1d(axes)
+    diff = sbc.ecdf_difference(result.ranks, result.L)
+    band = sbc.ecdf_band(len(result.ranks), result.L, prob=prob)
+    z = diff.index.to_numpy()
+    for ax, name in zip(axes, result.ranks.columns):
+        ax.fill_between(z, band["lower"], band["upper"], step="mid", color="0.85",
+                        label=f"{prob:.0%} simultaneous band")
+        ax.axhline(0, color="0.5", lw=1)
+        ax.step(z, diff[name], where="mid", color=color, label="ECDF of ranks minus uniform")
+        ax.set_title(f"{name} ({result.variant})")
+        ax.set_xlabel("fractional rank z")
+    axes[0].set_ylabel("F(z) - z")
+    axes[0].legend(loc="lower left", fontsize=8)
     return axes

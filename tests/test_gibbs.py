@@ -197,6 +197,9 @@ def test_mean_parameter_fixes_scenario_7():
     (dict(mean="normal"), "mean"),
     (dict(mean=(0.0, 0.0)), "sd"),
     (dict(variant="published", mean="flat"), "published"),
+    (dict(inits={"sigma2_x": -1.0}), "inits"),
+    (dict(inits={"sigma2_x": [1.0, 2.0]}), "one per chain"),
+    (dict(inits={"tau": 1.0}), "inits must be a dict"),
 ])
 def test_bad_input_raises_clear_errors(w2, kwargs, match):
     args = dict(W=w2, draws=20, burn=5, chains=1, seed=0)
@@ -271,3 +274,88 @@ def test_importing_the_sampler_starts_no_threads():
             "assert threading.active_count() == 1, threading.enumerate(); "
             "assert sampler._normal_pool.cache_info().currsize == 0")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- starting values chosen by the caller
+
+def test_inits_set_where_each_chain_starts(w2):
+    """The first sigma2_x draw follows from the first X draw, which is centred by the chain's own start."""
+    starts = np.array([1e-3, 1e3])
+    idata = gibbs.sample(w2, draws=1, burn=0, chains=2, seed=0, variant="published", inits={"sigma2_x": starts})
+    first = idata.posterior["sigma2_x"].values[:, 0]
+    assert first[0] < 0.1 < 10 < first[1]
+    one = gibbs.sample(w2, draws=50, burn=0, chains=3, seed=0, inits={"sigma2_x": 4.0, "sigma2_e": 2.0})
+    assert one.posterior["sigma2_x"].shape == (3, 50)
+
+
+# --- where the samplers settle: the expected update and its fixed points
+
+@pytest.mark.parametrize("variant,start", [("published", (50.0, 5.0)), ("published", (0.05, 80.0)), ("corrected", (50.0, 5.0))])
+def test_expected_update_is_the_mean_of_one_sweep(w2, variant, start):
+    """Many chains started at the same values: their first draws average to the expected update."""
+    idata = gibbs.sample(w2, draws=1, burn=0, chains=4000, seed=3, variant=variant, keep_x=False,
+                         inits={"sigma2_x": start[0], "sigma2_e": start[1]})
+    expected = gibbs.expected_update(w2, *start, variant=variant)
+    for name, value in zip(["sigma2_x", "sigma2_e"], expected):
+        draws = idata.posterior[name].values.ravel()
+        assert abs(draws.mean() - value) < 4 * draws.std() / np.sqrt(draws.size), (name, draws.mean(), value)
+
+
+def test_published_fixed_points_predict_the_chains_and_the_formulas():
+    s = gibbs.SCENARIOS[7]
+    W = gibbs.simulate(7)
+    inflated = gibbs.fixed_point(W, prior_x=s.prior_x, prior_e=s.prior_e)
+    collapsed = gibbs.fixed_point(W, start=(1e-3, 100.0), prior_x=s.prior_x, prior_e=s.prior_e)
+    assert collapsed[0] == pytest.approx(gibbs.collapse_point(100, s.prior_x), rel=0.01)
+    assert collapsed[1] == pytest.approx(np.mean(W**2), rel=0.03)
+    idata = gibbs.sample(W, draws=1500, burn=100, chains=2, seed=0, variant="published", prior_x=s.prior_x,
+                         prior_e=s.prior_e, keep_x=False, inits={"sigma2_x": [1e-2, 100.0]})
+    chain_means = idata.posterior["sigma2_x"].mean("draw").values
+    assert chain_means[0] == pytest.approx(collapsed[0], rel=0.03)
+    assert chain_means[1] == pytest.approx(inflated[0], rel=0.03)
+
+
+def test_collapse_does_not_depend_on_the_data():
+    s = gibbs.SCENARIOS[6]
+    points = [gibbs.fixed_point(gibbs.simulate(gibbs.Scenario(6, 100, truth, 100.0, 0.0, s.prior_x, s.prior_e)),
+                                prior_x=s.prior_x, prior_e=s.prior_e)[0] for truth in [1.0, 20.0]]
+    assert points == pytest.approx([2 / 26] * 2, rel=0.01)
+
+
+def test_inflation_factor_does_not_depend_on_n():
+    """sigma2_x ~ k/(1-k) * mean squared row mean, k = (7 + sqrt 17)/16, at n = 100 and n = 2000."""
+    k = (7 + np.sqrt(17)) / 16
+    for n in [100, 2000]:
+        W = gibbs.simulate(gibbs.Scenario(2, n, 1000.0, 1.0, 0.0, (0.1, 1.0), (0.1, 1.0)))
+        sx, se = gibbs.fixed_point(W)
+        B = np.mean(W.mean(axis=1) ** 2)
+        assert sx / B == pytest.approx(k / (1 - k), rel=0.03) and se / B == pytest.approx(0.5, rel=0.03)
+
+
+def test_corrected_fixed_point_is_near_the_exact_posterior_mean(w2):
+    sx, se = gibbs.fixed_point(w2, variant="corrected")
+    _, exact_x, exact_e = gibbs.grid_posterior(w2, sigma2_x_grid=np.linspace(40, 160, 400),
+                                               sigma2_e_grid=np.linspace(0.5, 2.0, 300))
+    assert sx == pytest.approx(exact_x, rel=0.03) and se == pytest.approx(exact_e, rel=0.03)
+
+
+def test_fixed_point_bad_input(w2):
+    with pytest.raises(ValueError, match="positive"):
+        gibbs.expected_update(w2, 0.0, 1.0)
+    with pytest.raises(ValueError, match="variant"):
+        gibbs.expected_update(w2, 1.0, 1.0, variant="other")
+    with pytest.raises(ValueError, match="collapse"):
+        gibbs.collapse_point(2, (0.1, 1.0))
+    with pytest.raises(RuntimeError, match="no fixed point"):
+        gibbs.fixed_point(w2, max_iter=1)
+
+
+def test_the_other_root_is_the_unstable_boundary_between_the_states():
+    """k = (7 - sqrt 17)/16 is a fixed point too; a nudge up ends inflated, a nudge down collapses."""
+    W = gibbs.simulate(gibbs.Scenario(2, 1000, 1000.0, 1.0, 0.0, (0.1, 1.0), (0.1, 1.0)))
+    B = np.mean(W.mean(axis=1) ** 2)
+    k = (7 - np.sqrt(17)) / 16
+    a, b = k / (1 - k) * B, 0.5 * B
+    assert gibbs.expected_update(W, a, b)[0] == pytest.approx(a, rel=0.01)
+    assert gibbs.fixed_point(W, start=(1.001 * a, b))[0] / B == pytest.approx((7 + np.sqrt(17)) / (9 - np.sqrt(17)), rel=0.01)
+    assert gibbs.fixed_point(W, start=(0.999 * a, b))[0] / B < 1e-3

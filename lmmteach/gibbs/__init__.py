@@ -8,6 +8,8 @@
 * ``exact`` -- the exact posterior of the variances on a grid, and the X
   conditional by brute-force normalisation;
 * ``pymc`` -- the same model in PyMC, for NUTS;
+* ``fixed_point`` -- where a sampler settles: the expected update of the
+  variances and its fixed points (the published sampler's two states);
 * ``comparison`` -- do two samplers agree, and effective draws per second;
 * ``checks`` -- the input checks they share.
 
@@ -16,6 +18,7 @@ Lessons use the names re-exported here: ``from lmmteach import gibbs; gibbs.samp
 
 from lmmteach.gibbs.comparison import agreement, ess_per_second
 from lmmteach.gibbs.exact import grid_posterior, log_marginal_posterior, x_conditional_numeric
+from lmmteach.gibbs.fixed_point import collapse_point, expected_update, fixed_point
 from lmmteach.gibbs.note import DEFAULT_PRIOR, SCENARIOS, SEED, Scenario, initial_values, scenario_table, simulate
 from lmmteach.gibbs.pymc import pymc_model
 from lmmteach.gibbs.sampler import VARIANTS, Variant, sample, sample_many, x_conditional
@@ -24,5 +27,5 @@ __all__ = [
     "sample", "sample_many", "x_conditional", "Variant", "VARIANTS",
     "SEED", "DEFAULT_PRIOR", "Scenario", "SCENARIOS", "scenario_table", "simulate", "initial_values",
     "log_marginal_posterior", "grid_posterior", "x_conditional_numeric",
-    "pymc_model", "agreement", "ess_per_second",
+    "pymc_model", "agreement", "ess_per_second", "expected_update", "fixed_point", "collapse_point",
 ]

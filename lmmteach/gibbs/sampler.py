@@ -245,9 +245,22 @@ def _note_start(W):
             init["X"].mean(axis=-1))
 
 
+def _check_inits(inits, name, default, chains):
+    """The starting values of ``name`` for each chain: ``inits[name]`` if given (checked), else ``default``."""
+    if not isinstance(inits, dict) or not set(inits) <= {"sigma2_x", "sigma2_e"}:
+        raise ValueError(f"inits must be a dict with keys 'sigma2_x' and/or 'sigma2_e', got {inits!r}")
+    if name not in inits:
+        return default
+    values = np.broadcast_to(np.asarray(inits[name], dtype=float), (chains,)) if np.ndim(inits[name]) == 0 \
+        else np.asarray(inits[name], dtype=float)
+    if values.shape != (chains,) or not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(f"inits[{name!r}] must be one positive number or {chains} (one per chain), got {inits[name]!r}")
+    return values.astype(float).copy()
+
+
 def sample(W, *, draws: int = 2000, burn: int = 500, chains: int = 4, seed: int = 0,
            prior_x=DEFAULT_PRIOR, prior_e=DEFAULT_PRIOR, mean=None, variant: str = "corrected",
-           keep_x: bool = True, thin: int = 1) -> az.InferenceData:
+           keep_x: bool = True, thin: int = 1, inits=None) -> az.InferenceData:
     """Gibbs-sample sigma2_x, sigma2_e, X (and mu) for the data ``W`` (n x m, m >= 2).
 
     ``draws`` counts every iteration (like ``S`` in the note), the first ``burn``
@@ -257,6 +270,8 @@ def sample(W, *, draws: int = 2000, burn: int = 500, chains: int = 4, seed: int 
     ``variant="published"`` runs the note's sampler (swapped precision, the
     note's starting values, no mu). The corrected sampler starts each chain at
     the note's values scaled by a random factor, so chains start apart.
+    ``inits`` overrides where chains start: a dict with ``"sigma2_x"`` and/or
+    ``"sigma2_e"``, each a positive number or one per chain (any variant).
     """
     W = check_data(W)
     check_counts(draws, burn, chains, thin)
@@ -276,6 +291,9 @@ def sample(W, *, draws: int = 2000, burn: int = 500, chains: int = 4, seed: int 
         mu0 = mu0 + rng.normal(0.0, 1.0, chains) * np.sqrt(sx0)
     if mean is None:
         mu0 = np.zeros(chains)
+    if inits is not None:
+        sx0 = _check_inits(inits, "sigma2_x", sx0, chains)
+        se0 = _check_inits(inits, "sigma2_e", se0, chains)
     Wk = np.broadcast_to(W, (chains,) + W.shape)
     out = _run(Wk, draws=draws, burn=burn, prior_x=prior_x, prior_e=prior_e, mean=mean,
                rule=rule, rng=rng, keep_x=keep_x, thin=thin,
