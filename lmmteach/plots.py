@@ -159,12 +159,15 @@ def regression_diagnostics(result, labels=None, n_label: int = 3, figsize=(10, 8
 
 
 def shrinkage_plot(no_pool, partial_pool, sizes, pooled, *, x="size", ax=None,
-                   ylabel="group estimate", title="Partial pooling shrinks group estimates", logx=None):
+                   ylabel="group estimate", title="Partial pooling shrinks group estimates", logx=None,
+                   target=None):
     """No-pooling vs partial-pooling estimates per group, with arrows for the shrinkage.
 
     ``no_pool``, ``partial_pool`` and ``sizes`` are aligned per group (pandas
     Series are aligned on their index); ``pooled`` is the complete-pooling
-    estimate, drawn as a horizontal line. ``x="size"`` puts groups at their
+    estimate, drawn as a dashed horizontal line. ``target``, when given, is the
+    value the estimates shrink towards (a mixed model's population mean, which
+    need not equal the grand mean), drawn as a solid line. ``x="size"`` puts groups at their
     size (log axis when sizes span more than a factor 10), ``x="order"`` at
     their rank by no-pooling estimate. Returns the axes.
     """
@@ -207,7 +210,11 @@ def shrinkage_plot(no_pool, partial_pool, sizes, pooled, *, x="size", ax=None,
     ax.scatter(pos, raw, s=area, facecolors="none", edgecolors="C0", linewidths=1.2, label="no pooling (own mean)",
                gid="no-pooling", zorder=3)
     ax.scatter(pos, shrunk, s=area, color="C3", alpha=0.8, label="partial pooling", gid="partial-pooling", zorder=4)
-    ax.axhline(pooled, color="k", lw=1.2, ls="--", label=f"complete pooling ({pooled:.3g})", gid="complete-pooling")
+    ax.axhline(pooled, color="k", lw=1.2, ls="--", label=f"complete pooling ({pooled:.4g})", gid="complete-pooling")
+    if target is not None:
+        if not np.isfinite(target):
+            raise ValueError(f"target must be a finite number, got {target!r}")
+        ax.axhline(target, color="C2", lw=1.5, ls="-", label=f"shrinkage target ({target:.4g})", gid="shrinkage-target")
     if logx:
         ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)

@@ -113,3 +113,13 @@ def test_shrinkage_plot_bad_input():
         plots.shrinkage_plot(pd.Series([1.0, 2.0], index=["a", "b"]), pd.Series([1.0], index=["a"]), [1, 2], pooled=0.0)
     with pytest.raises(ValueError, match="x must be"):
         plots.shrinkage_plot([1.0], [1.0], [1], pooled=0.0, x="rank")
+
+
+def test_shrinkage_plot_draws_the_shrinkage_target():
+    no_pool = pd.Series([1.0, 3.0, -2.0], index=list("abc"))
+    ax = plots.shrinkage_plot(no_pool, no_pool / 2 + 0.6, [5, 2, 1], pooled=0.4, target=1.2)
+    target = next(l for l in ax.get_lines() if l.get_gid() == "shrinkage-target")
+    assert np.all(np.asarray(target.get_ydata()) == 1.2)
+    assert any("1.2" in t.get_text() for t in ax.get_legend().get_texts())
+    with pytest.raises(ValueError, match="target"):
+        plots.shrinkage_plot(no_pool, no_pool, [5, 2, 1], pooled=0.4, target=float("nan"))
