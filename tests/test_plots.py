@@ -123,3 +123,31 @@ def test_shrinkage_plot_draws_the_shrinkage_target():
     assert any("1.2" in t.get_text() for t in ax.get_legend().get_texts())
     with pytest.raises(ValueError, match="target"):
         plots.shrinkage_plot(no_pool, no_pool, [5, 2, 1], pooled=0.4, target=float("nan"))
+
+
+def test_labels_of_neighbouring_points_do_not_overprint(result):
+    fig = plots.regression_diagnostics(result, n_label=3)
+    for ax in fig.axes:
+        fig.canvas.draw()
+        boxes = [t.get_window_extent() for t in ax.texts if t.get_text().isdigit()]
+        for i, a in enumerate(boxes):
+            assert not any(a.overlaps(b) for b in boxes[i + 1:]), ax.get_title()
+
+
+def test_legend_lists_only_visible_cooks_contours(result):
+    ax_rl = plots.regression_diagnostics(result).axes[3]
+    y_lo, y_hi = ax_rl.get_ylim()
+    legend = [t.get_text() for t in ax_rl.get_legend().get_texts()]
+    for line in ax_rl.get_lines():
+        if str(line.get_gid()).startswith("cook-"):
+            h, r = line.get_data()
+            shown = bool(np.any((r > y_lo) & (r < y_hi) & (h <= ax_rl.get_xlim()[1])))
+            assert (f"Cook's distance {line.get_gid()[5:]}" in legend) == shown
+    assert "Cook's distance 1" not in legend       # never reaches the plotted range for these data
+    assert any("beyond the plotted range" in t.get_text() for t in ax_rl.texts)
+
+
+def test_units_label_the_response_axes(result):
+    ax_rf, ax_qq, ax_sl, _ = plots.regression_diagnostics(result, units="% of recording").axes
+    assert ax_rf.get_xlabel() == "fitted values (% of recording)" and ax_rf.get_ylabel() == "residuals (% of recording)"
+    assert ax_sl.get_xlabel() == "fitted values (% of recording)" and "%" not in ax_qq.get_ylabel()
