@@ -6,6 +6,13 @@ and progress messages go to stderr, and they differ between runs and machines
 compare stderr: a notebook's story lives in its stdout, results and plots.
 """
 
+import os
+
+from lmmteach.progress import ENV_VAR
+
+# nbval's kernels inherit this environment: no progress bars in compared outputs
+os.environ.setdefault(ENV_VAR, "0")
+
 try:
     from nbval.plugin import IPyNbCell
 except ImportError:  # nbval not installed: unit tests still run

@@ -27,6 +27,8 @@ import pandas as pd
 from scipy.special import logsumexp
 from scipy.stats import norm
 
+from lmmteach import progress
+
 __all__ = [
     "GOOD_K", "KFoldResult", "compare_pointwise", "gaussian_log_lik", "good_k", "kfold", "kfold_split", "mse",
     "pareto_k_table", "pointwise_elpd", "reloo",
@@ -178,7 +180,7 @@ def kfold(
     if folds.shape != (len(data),):
         raise ValueError(f"folds must give one fold per row ({len(data)}), got shape {folds.shape}")
     pointwise = np.full(len(data), np.nan)
-    for f in np.unique(folds):
+    for f in progress.track(np.unique(folds), f"{len(np.unique(folds))}-fold refits"):
         test_mask = folds == f
         train, test = data.loc[~test_mask], data.loc[test_mask]
         if group is not None and isinstance(data[group].dtype, pd.CategoricalDtype):
@@ -220,7 +222,7 @@ def reloo(
     out = deepcopy(loo)
     loo_i = out["loo_i"].values.ravel().copy()
     lppd = float(loo["p_loo"] + loo["elpd_loo"])  # unchanged by refits
-    for i in bad:
+    for i in progress.track(bad, f"exact refits of {len(bad)} rows"):
         train, test = data.drop(index=data.index[i]), data.iloc[[i]]
         loo_i[i] = _held_out_elpd(log_lik, fit(train), test)[0]
     out["loo_i"] = out["loo_i"].copy(data=loo_i.reshape(out["loo_i"].shape))

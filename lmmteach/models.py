@@ -31,7 +31,6 @@ the data ``X`` (design matrix) and ``id_index``.
 
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import numpy as np
@@ -39,6 +38,7 @@ import pandas as pd
 
 from lmmteach.ciproxifan import (BAMBI_FORMULA, BETA_SD, COEFS, FORMULA, RESPONSE, SIGMA_SD, SIGMA_U_SD, Design,
                                  ModelDataError, design)
+from lmmteach import progress
 from lmmteach.crossval import gaussian_log_lik
 
 __all__ = [
@@ -206,10 +206,8 @@ def bambi_hierarchical(data: pd.DataFrame, *, sigma_u_prior_sd: float = SIGMA_U_
 
 
 def show_progress(progressbar: bool | None = None) -> bool:
-    """Whether to draw a progress bar: on for a person, off under CI or pytest."""
-    if progressbar is not None:
-        return bool(progressbar)
-    return not (os.environ.get("CI") or os.environ.get("PYTEST_CURRENT_TEST"))
+    """Whether to draw a progress bar: ``progressbar`` if given, else the course's one switch."""
+    return progress.enabled(progressbar)
 
 
 def sample(model, *, seed: int, draws: int = 1000, tune: int = 1000, chains: int = 4,

@@ -92,12 +92,28 @@ def _lowess(ax, x, y, frac=2 / 3):
 
 
 def _label_largest(ax, x, y, score, labels, k):
+    """Label the k points with the largest score; a label whose point sits next to an already labelled one
+    goes to the other side (left, then below), so that two labels never print as one number ("2712")."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    span_x, span_y = np.ptp(x) or 1.0, np.ptp(y) or 1.0
+    sides = [((4, 2), "left", "baseline"), ((-4, 2), "right", "baseline"), ((4, -3), "left", "top")]
+    placed = []   # (x, y, side) of the labels drawn so far
     for i in np.argsort(-np.asarray(score), kind="stable")[:k]:
-        ax.annotate(str(labels[i]), (x[i], y[i]), xytext=(4, 2), textcoords="offset points", fontsize=8, color="0.25")
+        near = {side for px, py, side in placed
+                if abs(px - x[i]) < 0.05 * span_x and abs(py - y[i]) < 0.08 * span_y}
+        side = next((j for j in range(len(sides)) if j not in near), 0)
+        offset, ha, va = sides[side]
+        ax.annotate(str(labels[i]), (x[i], y[i]), xytext=offset, textcoords="offset points", fontsize=8,
+                    color="0.25", ha=ha, va=va)
+        placed.append((x[i], y[i], side))
 
 
-def regression_diagnostics(result, labels=None, n_label: int = 3, figsize=(10, 8)):
-    """One figure with R's four diagnostic plots of a linear model; returns the figure."""
+def regression_diagnostics(result, labels=None, n_label: int = 3, figsize=(10, 8), units: str | None = None):
+    """One figure with R's four diagnostic plots of a linear model; returns the figure.
+
+    ``units`` (for example "% of recording") labels the axes that carry the response's units: fitted values
+    and raw residuals. Standardised residuals and leverages have no units.
+    """
     import matplotlib.pyplot as plt
 
     q = diagnostic_quantities(result)
@@ -108,6 +124,7 @@ def regression_diagnostics(result, labels=None, n_label: int = 3, figsize=(10, 8
     if n_label < 0:
         raise ValueError("n_label must be >= 0")
     fitted, resid, std, hat, cooks, p = (q[k] for k in ("fitted", "resid", "std_resid", "hat", "cooks", "p"))
+    in_units = f" ({units})" if units else ""
 
     fig, axes = plt.subplots(2, 2, figsize=figsize)
     ax_rf, ax_qq, ax_sl, ax_rl = axes.ravel()
@@ -117,7 +134,7 @@ def regression_diagnostics(result, labels=None, n_label: int = 3, figsize=(10, 8
     ax_rf.axhline(0, color="grey", ls="--", lw=0.8)
     _lowess(ax_rf, fitted, resid)
     _label_largest(ax_rf, fitted, resid, np.abs(resid), labels, n_label)
-    ax_rf.set(title="Residuals vs Fitted", xlabel="fitted values", ylabel="residuals")
+    ax_rf.set(title="Residuals vs Fitted", xlabel=f"fitted values{in_units}", ylabel=f"residuals{in_units}")
 
     order = np.argsort(std, kind="stable")
     theoretical = stats.norm.ppf((np.arange(1, n + 1) - 0.5) / n)
@@ -133,7 +150,7 @@ def regression_diagnostics(result, labels=None, n_label: int = 3, figsize=(10, 8
     ax_sl.scatter(fitted, root, **point)
     _lowess(ax_sl, fitted, root)
     _label_largest(ax_sl, fitted, root, root, labels, n_label)
-    ax_sl.set(title="Scale-Location", xlabel="fitted values", ylabel=r"$\sqrt{|\mathrm{standardised\ residuals}|}$")
+    ax_sl.set(title="Scale-Location", xlabel=f"fitted values{in_units}", ylabel=r"$\sqrt{|\mathrm{standardised\ residuals}|}$")
 
     ax_rl.scatter(hat, std, **point)
     _lowess(ax_rl, hat, std)
@@ -144,10 +161,15 @@ def regression_diagnostics(result, labels=None, n_label: int = 3, figsize=(10, 8
     reach = np.sqrt(COOK_LEVELS[0] * p * (1 - h[-1]) / h[-1])
     y_max = max(np.abs(std).max(), 2.0)
     y_max = 1.1 * max(y_max, min(reach, 3 * y_max))
+    off_plot = []
     for level, style in zip(COOK_LEVELS, ("--", "-.")):
         # Cook's D = std^2 h / (p (1 - h))  =>  std = +/- sqrt(D p (1 - h) / h)
         bound = np.sqrt(level * p * (1 - h) / h)
-        ax_rl.plot(h, bound, color="C1", ls=style, lw=1, label=f"Cook's distance {level:g}", gid=f"cook-{level:g}")
+        visible = bound.min() < y_max
+        if not visible:
+            off_plot.append(f"{level:g}")
+        ax_rl.plot(h, bound, color="C1", ls=style, lw=1, gid=f"cook-{level:g}",
+                   label=f"Cook's distance {level:g}" if visible else "_nolegend_")
         ax_rl.plot(h, -bound, color="C1", ls=style, lw=1, gid=f"cook-{level:g}")
         if bound[-1] < y_max:
             for sign in (1, -1):
@@ -157,18 +179,24 @@ def regression_diagnostics(result, labels=None, n_label: int = 3, figsize=(10, 8
     _label_largest(ax_rl, hat, std, cooks, labels, n_label)
     ax_rl.set(title="Residuals vs Leverage", xlabel="leverage (hat value)", ylabel="standardised residuals",
               xlim=(0, h_max), ylim=(y_lo, y_hi))
+    if off_plot:   # named in the panel, not in the legend: a legend entry promises a visible line
+        ax_rl.text(0.02, 0.98, f"Cook's distance {' and '.join(off_plot)}: beyond the plotted range",
+                   transform=ax_rl.transAxes, ha="left", va="top", fontsize=8, color="C1", gid="cook-off-plot")
     ax_rl.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def shrinkage_plot(no_pool, partial_pool, sizes, pooled, *, x="size", ax=None,
-                   ylabel="group estimate", title="Partial pooling shrinks group estimates", logx=None):
+                   ylabel="group estimate", title="Partial pooling shrinks group estimates", logx=None,
+                   target=None):
     """No-pooling vs partial-pooling estimates per group, with arrows for the shrinkage.
 
     ``no_pool``, ``partial_pool`` and ``sizes`` are aligned per group (pandas
     Series are aligned on their index); ``pooled`` is the complete-pooling
-    estimate, drawn as a horizontal line. ``x="size"`` puts groups at their
+    estimate, drawn as a dashed horizontal line. ``target``, when given, is the
+    value the estimates shrink towards (a mixed model's population mean, which
+    need not equal the grand mean), drawn as a solid line. ``x="size"`` puts groups at their
     size (log axis when sizes span more than a factor 10), ``x="order"`` at
     their rank by no-pooling estimate. Returns the axes.
     """
@@ -211,7 +239,11 @@ def shrinkage_plot(no_pool, partial_pool, sizes, pooled, *, x="size", ax=None,
     ax.scatter(pos, raw, s=area, facecolors="none", edgecolors="C0", linewidths=1.2, label="no pooling (own mean)",
                gid="no-pooling", zorder=3)
     ax.scatter(pos, shrunk, s=area, color="C3", alpha=0.8, label="partial pooling", gid="partial-pooling", zorder=4)
-    ax.axhline(pooled, color="k", lw=1.2, ls="--", label=f"complete pooling ({pooled:.3g})", gid="complete-pooling")
+    ax.axhline(pooled, color="k", lw=1.2, ls="--", label=f"complete pooling ({pooled:.4g})", gid="complete-pooling")
+    if target is not None:
+        if not np.isfinite(target):
+            raise ValueError(f"target must be a finite number, got {target!r}")
+        ax.axhline(target, color="C2", lw=1.5, ls="-", label=f"shrinkage target ({target:.4g})", gid="shrinkage-target")
     if logx:
         ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)

@@ -87,6 +87,7 @@ def test_every_sigma_u_prior_builds_a_positive_scale(wake):
 
 
 def test_show_progress(monkeypatch):
+    monkeypatch.delenv("LMMTEACH_PROGRESS", raising=False)   # conftest switches progress off for the whole session
     assert models.show_progress(True) is True and models.show_progress(False) is False
     monkeypatch.setenv("PYTEST_CURRENT_TEST", "x")
     assert models.show_progress(None) is False

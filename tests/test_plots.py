@@ -113,3 +113,41 @@ def test_shrinkage_plot_bad_input():
         plots.shrinkage_plot(pd.Series([1.0, 2.0], index=["a", "b"]), pd.Series([1.0], index=["a"]), [1, 2], pooled=0.0)
     with pytest.raises(ValueError, match="x must be"):
         plots.shrinkage_plot([1.0], [1.0], [1], pooled=0.0, x="rank")
+
+
+def test_shrinkage_plot_draws_the_shrinkage_target():
+    no_pool = pd.Series([1.0, 3.0, -2.0], index=list("abc"))
+    ax = plots.shrinkage_plot(no_pool, no_pool / 2 + 0.6, [5, 2, 1], pooled=0.4, target=1.2)
+    target = next(l for l in ax.get_lines() if l.get_gid() == "shrinkage-target")
+    assert np.all(np.asarray(target.get_ydata()) == 1.2)
+    assert any("1.2" in t.get_text() for t in ax.get_legend().get_texts())
+    with pytest.raises(ValueError, match="target"):
+        plots.shrinkage_plot(no_pool, no_pool, [5, 2, 1], pooled=0.4, target=float("nan"))
+
+
+def test_labels_of_neighbouring_points_do_not_overprint(result):
+    fig = plots.regression_diagnostics(result, n_label=3)
+    for ax in fig.axes:
+        fig.canvas.draw()
+        boxes = [t.get_window_extent() for t in ax.texts if t.get_text().isdigit()]
+        for i, a in enumerate(boxes):
+            assert not any(a.overlaps(b) for b in boxes[i + 1:]), ax.get_title()
+
+
+def test_legend_lists_only_visible_cooks_contours(result):
+    ax_rl = plots.regression_diagnostics(result).axes[3]
+    y_lo, y_hi = ax_rl.get_ylim()
+    legend = [t.get_text() for t in ax_rl.get_legend().get_texts()]
+    for line in ax_rl.get_lines():
+        if str(line.get_gid()).startswith("cook-"):
+            h, r = line.get_data()
+            shown = bool(np.any((r > y_lo) & (r < y_hi) & (h <= ax_rl.get_xlim()[1])))
+            assert (f"Cook's distance {line.get_gid()[5:]}" in legend) == shown
+    assert "Cook's distance 1" not in legend       # never reaches the plotted range for these data
+    assert any("beyond the plotted range" in t.get_text() for t in ax_rl.texts)
+
+
+def test_units_label_the_response_axes(result):
+    ax_rf, ax_qq, ax_sl, _ = plots.regression_diagnostics(result, units="% of recording").axes
+    assert ax_rf.get_xlabel() == "fitted values (% of recording)" and ax_rf.get_ylabel() == "residuals (% of recording)"
+    assert ax_sl.get_xlabel() == "fitted values (% of recording)" and "%" not in ax_qq.get_ylabel()

@@ -25,6 +25,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
+from lmmteach import progress
+
 __all__ = ["KERNELSPEC", "CurrentEnvKernelManager", "CurrentEnvKernelSpecs", "main", "run"]
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -70,6 +72,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
     args = parser.parse_args(argv)
 
+    os.environ[progress.ENV_VAR] = "0"  # kernels inherit it: stored outputs carry no progress bars
     paths = [p for p in args.notebooks if p.suffix == ".ipynb" and p.exists()]
     if not paths:
         print("no notebooks to run", file=sys.stderr)
