@@ -1,0 +1,1 @@
+"""Tools for the course's maintainers (site build, ...); lessons never import them."""
