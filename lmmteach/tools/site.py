@@ -3,7 +3,7 @@
 ``python -m lmmteach.tools.site`` stages the book in ``_build/site_src``: the lessons with an
 episode header (objectives, prerequisites, time, glossary terms) and key points injected from
 ``site/lessons.yml``, the exercise notebooks (students' version), the pages of ``site/pages``,
-one instructor page per lesson and MathJax 2 from the ``jupyter-server-mathjax`` package; then
+one instructor page per lesson and MathJax 2 (served from ``mathjax/``) from the ``jupyter-server-mathjax`` package; then
 runs ``jupyter-book build`` with execution off.  The HTML lands in ``_build/html``.
 """
 
@@ -24,6 +24,7 @@ SITE = ROOT / "site"
 STAGE = ROOT / "_build" / "site_src"
 HTML = ROOT / "_build" / "html"
 SOLUTION_MARKER = "BEGIN SOLUTION"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def _bullets(items):
@@ -78,6 +79,14 @@ def _markdown_cell(text, tag):
             "source": text.splitlines(keepends=True)}
 
 
+def _hide_live_widgets(nb):
+    """Drop explorers' widget views: they need a kernel; the static example cell beside each stays."""
+    nb["metadata"].pop("widgets", None)
+    for cell in nb["cells"]:
+        if any(WIDGET_VIEW in output.get("data", {}) for output in cell.get("outputs", [])):
+            cell["metadata"].setdefault("tags", []).append("remove-output")
+
+
 def _title(nb):
     first = "".join(nb["cells"][0]["source"]).splitlines()[0]
     return first.lstrip("# ").strip()
@@ -91,6 +100,7 @@ def _stage_lessons(lessons_meta):
         if stem not in lessons_meta:
             raise ValueError(f"site/lessons.yml has no entry for lesson {stem}")
         meta, nb = lessons_meta[stem], json.loads(path.read_text())
+        _hide_live_widgets(nb)
         nb["cells"].insert(1, _markdown_cell(lesson_header(meta), "header"))
         nb["cells"].append(_markdown_cell(lesson_footer(stem, meta), "keypoints"))
         (STAGE / "lessons" / path.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False))
@@ -122,7 +132,7 @@ def stage(repo_url="", hub_url=""):
     (STAGE / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     shutil.copy2(SITE / "_toc.yml", STAGE / "_toc.yml")
     shutil.copytree(SITE / "_static", STAGE / "_static")
-    shutil.copytree(_mathjax_dir(), STAGE / "_static" / "mathjax")
+    shutil.copytree(_mathjax_dir(), STAGE / "_mathjax" / "mathjax")
     for page in (SITE / "pages").glob("*.md"):
         target = STAGE / ("instructors/index.md" if page.stem == "instructors" else page.name)
         target.parent.mkdir(exist_ok=True)
