@@ -12,9 +12,9 @@ Cook's distances from the residuals and the leverages.
     >>> result = ols.fit("WAKE ~ Treatment * Genotype", load_ciproxifan())
     >>> print(result.summary())            # shaped like R's summary(lm(...))
 
-Design matrices come from ``formulae`` (Bambi's formula engine). A pandas
-categorical column uses its *first* category as the reference level, as in R
-and statsmodels.
+Design matrices and input checks come from :mod:`lmmteach.formulas`
+(formulae, Bambi's formula engine): a pandas categorical column uses its
+*first* category as the reference level, as in R and statsmodels.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from lmmteach.formulas import keep_level_order
+from lmmteach.formulas import check_full_rank, design
 
-__all__ = ["OLSResult", "fit", "design", "normal_equations_solve"]
+__all__ = ["OLSResult", "fit", "normal_equations_solve"]
 
 
 @dataclass(frozen=True)
@@ -108,46 +108,8 @@ def _stars(p: float) -> str:
     return ""
 
 
-def design(formula: str, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str], str]:
-    """Response vector, design matrix, column names and response name for ``formula``.
-
-    Checks the input first so that errors name the problem: a missing column,
-    a missing value in a used column, a non-numeric response.
-    """
-    import formulae
-
-    if not isinstance(formula, str) or "~" not in formula:
-        raise ValueError(f"formula must be a string like 'y ~ x', got {formula!r}")
-    if not isinstance(data, pd.DataFrame):
-        raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    description = formulae.model_description(formula)
-    if description.response is None:
-        raise ValueError(f"formula {formula!r} has no response (left-hand side)")
-    used = sorted(description.var_names)
-    missing = [name for name in used if name not in data.columns]
-    if missing:
-        raise ValueError(f"column(s) {missing} used in {formula!r} not found in data; available: {list(data.columns)}")
-    for name in used:
-        if data[name].isna().any():
-            rows = list(data.index[data[name].isna()][:5])
-            raise ValueError(f"column {name!r} has missing values (NaN) at rows {rows}; drop or impute them first")
-    response_vars = sorted(description.response.var_names)
-    for name in response_vars:
-        if not pd.api.types.is_numeric_dtype(data[name]) or pd.api.types.is_bool_dtype(data[name]):
-            raise ValueError(f"response column {name!r} must be numeric, found dtype {data[name].dtype}")
-
-    frame = keep_level_order(data[used])  # first category = reference level, as in R
-    matrices = formulae.design_matrices(formula, frame, na_action="error")
-    X_frame = matrices.common.as_dataframe()
-    y = np.asarray(matrices.response.design_matrix, dtype=float)
-    if y.ndim == 2:
-        if y.shape[1] != 1:
-            raise ValueError(f"response of {formula!r} must be a single numeric column")
-        y = y[:, 0]
-    return np.asarray(X_frame, dtype=float), y, list(X_frame.columns), matrices.response.name
-
-
 def _check_arrays(X, y, names):
+    """X as a 2-D float array, y as a 1-D float array and the column names, after checking them."""
     X = np.asarray(X, dtype=float)
     y = np.asarray(y)
     if X.ndim == 1:
@@ -165,22 +127,10 @@ def _check_arrays(X, y, names):
         raise ValueError("X has NaN or infinite values")
     if not np.all(np.isfinite(y)):
         raise ValueError("y has NaN or infinite values")
-    if names is None:
-        names = [f"x{j}" for j in range(X.shape[1])]
-    names = list(names)
+    names = [f"x{j}" for j in range(X.shape[1])] if names is None else list(names)
     if len(names) != X.shape[1]:
         raise ValueError(f"{len(names)} names given for {X.shape[1]} columns of X")
-    n, p = X.shape
-    if n <= p:
-        raise ValueError(f"need more observations than coefficients: {n} rows, {p} columns")
-    rank = np.linalg.matrix_rank(X)
-    if rank < p:
-        # name the first column that is a linear combination of the ones before it
-        aliased = next(j for j in range(1, p + 1) if np.linalg.matrix_rank(X[:, :j]) < j) - 1
-        raise ValueError(
-            f"design matrix is rank deficient (rank {rank} < {p} columns): "
-            f"column {names[aliased]!r} is a linear combination of the columns before it"
-        )
+    check_full_rank(X, names)
     return X, y, names
 
 
@@ -200,7 +150,8 @@ def fit(formula_or_X, data_or_y, *, names=None, response: str = "y") -> OLSResul
     formula = None
     if isinstance(formula_or_X, str):
         formula = formula_or_X
-        X, y, names, response = design(formula, data_or_y)
+        fixed = design(formula, data_or_y)
+        X, y, names, response = fixed.X, fixed.y, fixed.names, fixed.response
     else:
         X, y = formula_or_X, data_or_y
         if isinstance(X, pd.DataFrame) and names is None:

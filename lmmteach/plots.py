@@ -1,4 +1,4 @@
-"""Plots the lessons share: R's four regression diagnostics, and a shrinkage plot.
+"""Static figures the lessons share: R's four regression diagnostics, a shrinkage plot, SBC rank histograms.
 
 ``regression_diagnostics(result)`` draws, in one figure, what R's
 ``plot(lm_fit)`` draws: residuals vs fitted (with a lowess smoother), a normal
@@ -9,6 +9,11 @@ are labelled with their row number.
 ``shrinkage_plot(no_pool, partial_pool, sizes, pooled)`` draws each group's
 own estimate (open circle), its partial-pooling estimate (filled), an arrow
 between them, point areas by group size, and the complete-pooling line.
+
+``rank_histograms(sbc_result)`` draws the ranks of a simulation-based
+calibration (:mod:`lmmteach.sbc`) with the band a uniform histogram stays in.
+
+The interactive explorers live in :mod:`lmmteach.explorers`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["regression_diagnostics", "shrinkage_plot", "diagnostic_quantities"]
+__all__ = ["regression_diagnostics", "shrinkage_plot", "diagnostic_quantities", "rank_histograms"]
 
 COOK_LEVELS = (0.5, 1.0)
 
@@ -25,27 +30,15 @@ COOK_LEVELS = (0.5, 1.0)
 def diagnostic_quantities(result) -> dict:
     """Fitted values, residuals, standardised residuals, leverages, Cook's distances, p.
 
-    Accepts an :class:`lmmteach.ols.OLSResult` or a statsmodels OLS results object.
+    Reads the course's own :class:`lmmteach.ols.OLSResult` or a statsmodels OLS
+    result, one small reader per type; anything else is a ValueError.
     """
-    if hasattr(result, "hat") and hasattr(result, "std_resid"):
-        out = {
-            "fitted": np.asarray(result.fittedvalues, dtype=float),
-            "resid": np.asarray(result.resid, dtype=float),
-            "std_resid": np.asarray(result.std_resid, dtype=float),
-            "hat": np.asarray(result.hat, dtype=float),
-            "cooks": np.asarray(result.cooks_distance, dtype=float),
-            "p": int(result.n_params),
-        }
-    elif hasattr(result, "get_influence"):
-        infl = result.get_influence()
-        out = {
-            "fitted": np.asarray(result.fittedvalues, dtype=float),
-            "resid": np.asarray(result.resid, dtype=float),
-            "std_resid": np.asarray(infl.resid_studentized_internal, dtype=float),
-            "hat": np.asarray(infl.hat_matrix_diag, dtype=float),
-            "cooks": np.asarray(infl.cooks_distance[0], dtype=float),
-            "p": int(len(result.params)),
-        }
+    from lmmteach.ols import OLSResult
+
+    if isinstance(result, OLSResult):
+        out = _course_ols_quantities(result)
+    elif _is_statsmodels_ols(result):
+        out = _statsmodels_ols_quantities(result)
     else:
         raise ValueError(
             f"regression_diagnostics needs a fitted linear model (lmmteach.ols.fit or statsmodels OLS), "
@@ -54,6 +47,37 @@ def diagnostic_quantities(result) -> dict:
     if not np.all(np.isfinite(out["std_resid"])):
         raise ValueError("some observations have leverage 1 (standardised residuals are undefined)")
     return out
+
+
+def _course_ols_quantities(result) -> dict:
+    """lmmteach.ols.fit computes every diagnostic itself."""
+    return {
+        "fitted": np.asarray(result.fittedvalues, dtype=float),
+        "resid": np.asarray(result.resid, dtype=float),
+        "std_resid": np.asarray(result.std_resid, dtype=float),
+        "hat": np.asarray(result.hat, dtype=float),
+        "cooks": np.asarray(result.cooks_distance, dtype=float),
+        "p": int(result.n_params),
+    }
+
+
+def _is_statsmodels_ols(result) -> bool:
+    from statsmodels.regression.linear_model import OLS
+
+    return isinstance(getattr(result, "model", None), OLS)
+
+
+def _statsmodels_ols_quantities(result) -> dict:
+    """statsmodels keeps the leverage-based quantities in its influence object."""
+    influence = result.get_influence()
+    return {
+        "fitted": np.asarray(result.fittedvalues, dtype=float),
+        "resid": np.asarray(result.resid, dtype=float),
+        "std_resid": np.asarray(influence.resid_studentized_internal, dtype=float),
+        "hat": np.asarray(influence.hat_matrix_diag, dtype=float),
+        "cooks": np.asarray(influence.cooks_distance[0], dtype=float),
+        "p": int(len(result.params)),
+    }
 
 
 def _lowess(ax, x, y, frac=2 / 3):
@@ -189,3 +213,28 @@ def shrinkage_plot(no_pool, partial_pool, sizes, pooled, *, x="size", ax=None,
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(loc="best", fontsize=8, markerscale=0.6)
     return ax
+
+
+def rank_histograms(result, bins: int = 20, axes=None, color="C0"):
+    """Rank histograms of an SBC result (:class:`lmmteach.sbc.SBCResult`), one panel per parameter.
+
+    Each panel shades the band that 99 % of bin counts fall in when the ranks
+    are uniform (the sampler is calibrated). Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(result.ranks.columns), figsize=(4 * len(result.ranks.columns), 3), sharey=True)
+    axes = np.atleast_1d(axes)
+    n_sims = len(result.ranks)
+    lo, hi = stats.binom(n_sims, 1 / bins).ppf([0.005, 0.995])
+    edges = np.linspace(0, result.L + 1, bins + 1)
+    for ax, name in zip(axes, result.ranks.columns):
+        ax.axhspan(lo, hi, color="0.85", label="99 % band if uniform")
+        ax.axhline(n_sims / bins, color="0.5", lw=1)
+        ax.hist(result.ranks[name], bins=edges, color=color, edgecolor="white")
+        ax.set_title(f"{name} ({result.variant})")
+        ax.set_xlabel(f"rank of the true value among {result.L} draws")
+    axes[0].set_ylabel("data sets")
+    axes[0].legend(loc="upper center", fontsize=8)
+    return axes

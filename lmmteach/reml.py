@@ -50,10 +50,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from formulae import design_matrices, model_description
 from scipy import linalg, optimize, sparse
 
-from lmmteach.formulas import keep_level_order
+from lmmteach.formulas import check_full_rank, checked_frame, model_matrix, split_random_terms, variables
 
 __all__ = ["fit", "MixedModel", "MixedLMResult", "SingularFitWarning"]
 
@@ -62,72 +61,6 @@ SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on diagonal elements of the
 
 class SingularFitWarning(UserWarning):
     """A variance component was estimated at the boundary (zero)."""
-
-
-# --------------------------------------------------------------------------
-# Formula handling
-# --------------------------------------------------------------------------
-
-
-def _split_formula(formula: str) -> tuple[str, str, list[tuple[str, str]]]:
-    """Split ``y ~ fixed + (expr | factor)`` into (response, fixed rhs, [(expr, factor)])."""
-    if not isinstance(formula, str) or formula.count("~") != 1:
-        raise ValueError(f"formula must be a string 'response ~ terms', got {formula!r}")
-    response, rhs = (part.strip() for part in formula.split("~"))
-    if not response:
-        raise ValueError(f"formula {formula!r} has no response on the left of '~'")
-    # Scan for top-level parentheses that contain a bar; what is left is the fixed part.
-    bars, kept, depth, start, chunk_start = [], [], 0, 0, 0
-    for i, ch in enumerate(rhs):
-        if ch == "(":
-            start = i if depth == 0 else start
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise ValueError(f"unbalanced parentheses in formula {formula!r}")
-            inner = rhs[start + 1 : i]
-            if depth == 0 and "|" in inner:
-                expr, factor = (part.strip() for part in inner.split("|", 1))
-                if not expr or not factor or "|" in factor:
-                    raise ValueError(f"cannot read random-effect term '({inner})' in {formula!r}")
-                bars.append((expr, factor))
-                kept.append(rhs[chunk_start:start])
-                chunk_start = i + 1
-    if depth != 0:
-        raise ValueError(f"unbalanced parentheses in formula {formula!r}")
-    kept.append(rhs[chunk_start:])
-    fixed = " ".join(kept)
-    pieces = [p.strip() for p in fixed.split("+")]
-    fixed = " + ".join(p for p in pieces if p) or "1"
-    if not bars:
-        raise ValueError(f"formula {formula!r} has no random-effect term like (1 | group); use lmmteach.ols for OLS")
-    return response, fixed, bars
-
-
-def _expand_nesting(bars):
-    """``(expr | a/b)`` means ``(expr | a) + (expr | a:b)``, as in lme4."""
-    out = []
-    for expr, factor in bars:
-        parts = [p.strip() for p in factor.split("/")]
-        for j in range(len(parts)):
-            out.append((expr, ":".join(parts[: j + 1])))
-    return out
-
-
-def _variable_names(text: str) -> set[str]:
-    """The data columns a formula (without bars) refers to, as formulae reads it."""
-    try:
-        return set(model_description(text).var_names)
-    except Exception as err:  # formulae raises several types for bad syntax
-        raise ValueError(f"cannot parse formula part {text!r}: {err}") from err
-
-
-def _model_matrix(formula: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Response, column names and model matrix of a formula without bars, by formulae."""
-    dm = design_matrices(formula, frame, na_action="error")
-    common = dm.common.as_dataframe()
-    return np.asarray(dm.response).astype(float).ravel(), list(common.columns), common.to_numpy(dtype=float)
 
 
 @dataclass
@@ -166,6 +99,12 @@ class RandomTerm:
     def diagonal_positions(self) -> np.ndarray:
         """Which entries of this term's theta sit on the diagonal of T."""
         return self._tril[0] == self._tril[1]
+
+
+def _relative_factors(terms: list[RandomTerm], theta) -> list[np.ndarray]:
+    """Split theta term by term into the relative factors T."""
+    bounds = np.cumsum([0] + [t.n_theta for t in terms])
+    return [t.relative_factor(theta[a:b]) for t, a, b in zip(terms, bounds[:-1], bounds[1:])]
 
 
 # --------------------------------------------------------------------------
@@ -257,28 +196,22 @@ class _Dense:
 
     def __init__(self, terms: list[RandomTerm], X: np.ndarray, y: np.ndarray):
         self.terms = terms
-        q = sum(t.m * t.k for t in terms)
+        self.q = sum(t.m * t.k for t in terms)
         data, rows, cols, offset = [], [], [], 0
         for t in terms:  # Z's columns: term by term, level by level, column by column
             data.append(t.X.ravel())
             rows.append(np.repeat(np.arange(len(y)), t.k))
             cols.append((offset + t.codes[:, None] * t.k + np.arange(t.k)).ravel())
             offset += t.m * t.k
-        Z = sparse.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(len(y), q))
-        self.q = offset
+        Z = sparse.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(len(y), self.q))
         self.ZtZ = (Z.T @ Z).toarray()
         self.ZtX = np.asarray(Z.T @ X)
         self.Zty = np.asarray(Z.T @ y).ravel()
-        self.Z = Z
 
     def Lambda_matrix(self, theta: np.ndarray) -> np.ndarray:
         """Lambda_theta: block diagonal, the term's T repeated once per level of its factor."""
-        parts, i = [], 0
-        for t in self.terms:
-            T = t.relative_factor(theta[i : i + t.n_theta])
-            parts.append(np.kron(np.eye(t.m), T))
-            i += t.n_theta
-        return linalg.block_diag(*parts)
+        factors = _relative_factors(self.terms, theta)
+        return linalg.block_diag(*(np.kron(np.eye(t.m), T) for t, T in zip(self.terms, factors)))
 
     def pieces(self, theta: np.ndarray) -> _Pieces:
         """Step 1 of the criterion with dense q x q matrices, exactly as written in the paper."""
@@ -301,25 +234,29 @@ class MixedModel:
     def __init__(self, formula: str, data: pd.DataFrame, method: str = "REML"):
         if method not in ("REML", "ML"):
             raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
-        if not isinstance(data, pd.DataFrame):
-            raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
         self.formula, self.method = formula, method
-        response, fixed, bars = _split_formula(formula)
-        bars = _expand_nesting(bars)
-        frame = _checked_frame(formula, data, response, fixed, bars)
+        response, fixed, bars = split_random_terms(formula)
+        response_columns, used = variables(f"{response} ~ {fixed}")
+        for expr, factor in bars:
+            used |= variables(f"{response} ~ {expr}")[1] | {f.strip() for f in factor.split(":")}
+        frame = checked_frame(data, used, response_columns, formula)
 
-        self.y, self.fe_names, self.X = _model_matrix(f"{response} ~ {fixed}", frame)
-        self.response = response
-        _check_full_rank(self.X, self.fe_names)
+        fixed_design = model_matrix(f"{response} ~ {fixed}", frame)
+        self.y, self.X, self.fe_names = fixed_design.y, fixed_design.X, fixed_design.names
+        check_full_rank(self.X, self.fe_names)
         terms = [_random_term(expr, factor, response, frame) for expr, factor in bars]
         self.terms = sorted(terms, key=lambda t: -t.m)  # lme4's order: most levels first
         self.n, self.p = self.X.shape
-        self.n_theta = sum(t.n_theta for t in self.terms)
         if len(self.terms) == 1:
             self.structure = _OneFactor(self.terms[0], self.X, self.y)
         else:
             self.structure = _Dense(self.terms, self.X, self.y)
         self.XtX, self.Xty, self.yty = self.X.T @ self.X, self.X.T @ self.y, self.y @ self.y
+
+    @property
+    def dof(self) -> int:
+        """Degrees of freedom of the residual variance: n for ML, n - p for REML."""
+        return self.n if self.method == "ML" else self.n - self.p
 
     # -- the criterion ---------------------------------------------------
 
@@ -358,13 +295,18 @@ class MixedModel:
            block: ``log|L_theta|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi r2 / (n - p)))``.
         """
         pieces, RX, beta, r2 = self.solve(theta)  # steps 1-4
-        # (5) the profiled criterion
-        logdet_RX = 2.0 * np.log(np.abs(np.diag(RX))).sum()  # log |R_X|^2
-        if self.method == "ML":
-            dof = self.n
-            return pieces.logdet_L + dof * (1 + np.log(2 * np.pi * r2 / dof))
-        dof = self.n - self.p
+        # (5) the profiled criterion; REML adds log |R_X|^2 and has n - p degrees of freedom
+        logdet_RX = 2.0 * np.log(np.abs(np.diag(RX))).sum() if self.method == "REML" else 0.0
+        dof = self.dof
         return pieces.logdet_L + logdet_RX + dof * (1 + np.log(2 * np.pi * r2 / dof))
+
+    def relative_factors(self, theta) -> list[np.ndarray]:
+        """Each term's relative Cholesky factor T, filled from its part of theta."""
+        return _relative_factors(self.terms, theta)
+
+    def is_singular(self, theta) -> bool:
+        """lme4's isSingular(): some diagonal element of some T is (nearly) zero."""
+        return bool(np.any(np.asarray(theta)[self.diagonal_mask()] < SINGULAR_TOL))
 
     # -- optimisation -----------------------------------------------------
 
@@ -395,66 +337,24 @@ class MixedModel:
                 objective, self.theta_start(), method="L-BFGS-B", jac="3-point", bounds=self.theta_bounds(),
                 options={"ftol": 1e-12, "gtol": 1e-9, "maxiter": 5000, "maxcor": 20},
             )
-            nfev = best.nfev
             # A variance parameter at 0 is a stationary point of the criterion (it depends on theta
             # through theta^2 there), where a gradient method can stop too early. So when L-BFGS-B
             # ends on the boundary, or fails, confirm with a derivative-free search from the start.
-            on_boundary = np.any(best.x[self.diagonal_mask()] < SINGULAR_TOL)
-            if on_boundary or not best.success:
+            if self.is_singular(best.x) or not best.success:
                 polished = optimize.minimize(
                     objective, self.theta_start(), method="Powell", bounds=self.theta_bounds(),
                     options={"xtol": 1e-10, "ftol": 1e-15, "maxiter": 20000},
                 )
-                nfev += polished.nfev
                 if polished.fun < best.fun or not best.success:
                     best = polished
         converged = bool(np.isfinite(best.fun) and best.success)
-        return MixedLMResult._from_model(self, np.asarray(best.x, dtype=float), converged, int(nfev))
-
-
-def _checked_frame(formula, data, response, fixed, bars) -> pd.DataFrame:
-    """The used columns of data, after checking names and missing values."""
-    used = _variable_names(f"{response} ~ {fixed}")
-    for expr, factor in bars:
-        used |= _variable_names(f"{response} ~ {expr}")
-        used |= {f.strip() for f in factor.split(":")}
-    missing = sorted(c for c in used if c not in data.columns)
-    if missing:
-        raise ValueError(
-            f"column(s) {', '.join(map(repr, missing))} used in formula {formula!r} are not in the data "
-            f"(columns: {', '.join(map(str, data.columns))})"
-        )
-    used = [c for c in data.columns if c in used]
-    with_nan = [c for c in used if data[c].isna().any()]
-    if with_nan:
-        counts = ", ".join(f"{c!r} ({int(data[c].isna().sum())} missing)" for c in with_nan)
-        raise ValueError(f"NaN in column(s) used by the formula: {counts}; drop or impute those rows first")
-    return keep_level_order(data[used])  # first category = reference level, as in R
-
-
-def _check_full_rank(X, names):
-    """Raise when a fixed-effect column is a linear combination of earlier ones."""
-    if X.shape[0] <= X.shape[1]:
-        raise ValueError(f"only {X.shape[0]} rows for {X.shape[1]} fixed effects ({', '.join(names)})")
-    scale = np.linalg.norm(X, axis=0)
-    if np.any(scale == 0):
-        zero = [n for n, s in zip(names, scale) if s == 0]
-        raise ValueError(f"rank-deficient fixed-effect design: column(s) {zero} are all zero")
-    Xs = X / scale
-    redundant = []
-    for j in range(1, Xs.shape[1] + 1):
-        if np.linalg.matrix_rank(Xs[:, :j], tol=1e-9 * np.sqrt(X.shape[0])) < j - len(redundant):
-            redundant.append(names[j - 1])
-    if redundant:
-        raise ValueError(
-            f"rank-deficient fixed-effect design: {', '.join(map(repr, redundant))} is a linear combination "
-            f"of the columns before it ({', '.join(names)}); remove or recode that term"
-        )
+        return MixedLMResult._from_model(self, np.asarray(best.x, dtype=float), converged)
 
 
 def _random_term(expr, factor, response, frame) -> RandomTerm:
     """Evaluate one ``(expr | factor)`` term: its columns with formulae, its factor's levels with pandas."""
-    _, columns, Xt = _model_matrix(f"{response} ~ {expr}", frame)
+    term = model_matrix(f"{response} ~ {expr}", frame)
+    columns, Xt = term.names, term.X
     for name, col in zip(columns, Xt.T):
         if name != "Intercept" and np.ptp(col) == 0:
             raise ValueError(
@@ -527,7 +427,6 @@ class MixedLMResult:
     ngroups: dict
     fitted: np.ndarray = field(repr=False)
     resid: np.ndarray = field(repr=False)
-    n_evaluations: int = 0
 
     @property
     def llf(self) -> float:
@@ -550,56 +449,26 @@ class MixedLMResult:
         return self.fe_params / self.bse
 
     @classmethod
-    def _from_model(cls, model: MixedModel, theta, converged, nfev):
+    def _from_model(cls, model: MixedModel, theta: np.ndarray, converged: bool) -> "MixedLMResult":
+        """The result at the optimum theta; warns about a singular or unconverged fit."""
         pieces, RX, beta, r2 = model.solve(theta)
-        dof = model.n - model.p if model.method == "REML" else model.n
-        sigma2 = r2 / dof
-        criterion = float(model.profiled_deviance(theta))
-        names = model.fe_names
-        RX_inv = linalg.solve_triangular(RX, np.eye(model.p))
-        cov = sigma2 * RX_inv @ RX_inv.T  # sigma^2 (R_X' R_X)^-1
-        u = pieces.solve_Lt(pieces.cu - pieces.RZX @ beta)  # spherical conditional modes
-
-        rows, ranef_parts, fitted = [], [], model.X @ beta
-        i = j = 0
-        singular = False
-        labels = _group_labels(model.terms)
-        for t, label in zip(model.terms, labels):
-            T = t.relative_factor(theta[i : i + t.n_theta])
-            singular |= bool(np.any(theta[i : i + t.n_theta][t.diagonal_positions()] < SINGULAR_TOL))
-            b = (u[j : j + t.m * t.k].reshape(t.m, t.k)) @ T.T  # b = Lambda u, group by group
+        sigma2 = r2 / model.dof
+        factors = model.relative_factors(theta)
+        modes = _conditional_modes(model.terms, factors, pieces.solve_Lt(pieces.cu - pieces.RZX @ beta))
+        fitted = model.X @ beta
+        for t, b in zip(model.terms, modes):  # plus Z b, term by term
             fitted = fitted + np.einsum("nk,nk->n", t.X, b[t.codes])
-            Sigma = sigma2 * T @ T.T
-            sd = np.sqrt(np.diag(Sigma))
-            for a in range(t.k):
-                rows.append((label, t.columns[a], None, Sigma[a, a], sd[a]))
-            for a in range(t.k):
-                for c in range(a + 1, t.k):
-                    corr = Sigma[a, c] / (sd[a] * sd[c]) if sd[a] > 0 and sd[c] > 0 else np.nan
-                    rows.append((label, t.columns[a], t.columns[c], Sigma[a, c], corr))
-            frame = pd.DataFrame(b, index=pd.Index(t.levels, name=t.factor), columns=t.columns)
-            ranef_parts.append(frame)
-            i += t.n_theta
-            j += t.m * t.k
-        rows.append(("Residual", None, None, sigma2, np.sqrt(sigma2)))
-        var_components = pd.DataFrame(rows, columns=["group", "term1", "term2", "vcov", "sdcor"])
-        if len(ranef_parts) == 1:
-            ranef = ranef_parts[0]
-        else:
-            ranef = pd.concat(dict(zip(labels, ranef_parts)), names=["group", "level"])
-        ngroups = {}
-        for t in model.terms:
-            ngroups[t.factor] = t.m
+        labels = _group_labels(model.terms)
+        fe_params, bse, cov_fe = _fixed_effects(model.fe_names, beta, RX, sigma2)
         result = cls(
-            formula=model.formula, method=model.method,
-            fe_params=pd.Series(beta, index=names, name="estimate"),
-            bse=pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error"),
-            cov_fe=pd.DataFrame(cov, index=names, columns=names),
-            var_components=var_components, ranef=ranef, criterion=criterion, converged=converged,
-            singular=singular, theta=theta, sigma=float(np.sqrt(sigma2)), nobs=model.n, ngroups=ngroups,
-            fitted=fitted, resid=model.y - fitted, n_evaluations=nfev,
+            formula=model.formula, method=model.method, fe_params=fe_params, bse=bse, cov_fe=cov_fe,
+            var_components=_variance_components(model.terms, labels, factors, sigma2),
+            ranef=_ranef_table(model.terms, labels, modes),
+            criterion=float(model.profiled_deviance(theta)), converged=converged,
+            singular=model.is_singular(theta), theta=theta, sigma=float(np.sqrt(sigma2)), nobs=model.n,
+            ngroups={t.factor: t.m for t in model.terms}, fitted=fitted, resid=model.y - fitted,
         )
-        if singular:
+        if result.singular:
             warnings.warn(
                 "boundary (singular) fit: a random-effect variance is estimated as (nearly) zero "
                 f"(theta = {np.round(theta, 6).tolist()}); the data show no variation between groups "
@@ -646,6 +515,46 @@ class MixedLMResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _fixed_effects(names, beta, RX, sigma2) -> tuple[pd.Series, pd.Series, pd.DataFrame]:
+    """Estimates, standard errors and their covariance sigma^2 (R_X' R_X)^-1 (lme4's vcov)."""
+    RX_inv = linalg.solve_triangular(RX, np.eye(len(beta)))
+    cov = sigma2 * RX_inv @ RX_inv.T
+    return (
+        pd.Series(beta, index=names, name="estimate"),
+        pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error"),
+        pd.DataFrame(cov, index=names, columns=names),
+    )
+
+
+def _conditional_modes(terms, factors, u) -> list[np.ndarray]:
+    """Each term's conditional modes b = T u, one (m, k) array per term, from the spherical u."""
+    bounds = np.cumsum([0] + [t.m * t.k for t in terms])
+    return [u[a:b].reshape(t.m, t.k) @ T.T for t, T, a, b in zip(terms, factors, bounds[:-1], bounds[1:])]
+
+
+def _variance_components(terms, labels, factors, sigma2) -> pd.DataFrame:
+    """lme4's as.data.frame(VarCorr(fit)): variances with SDs, covariances with correlations, residual last."""
+    rows = []
+    for t, label, T in zip(terms, labels, factors):
+        Sigma = sigma2 * T @ T.T
+        sd = np.sqrt(np.diag(Sigma))
+        rows += [(label, t.columns[a], None, Sigma[a, a], sd[a]) for a in range(t.k)]
+        for a in range(t.k):
+            for c in range(a + 1, t.k):
+                corr = Sigma[a, c] / (sd[a] * sd[c]) if sd[a] > 0 and sd[c] > 0 else np.nan
+                rows.append((label, t.columns[a], t.columns[c], Sigma[a, c], corr))
+    rows.append(("Residual", None, None, sigma2, np.sqrt(sigma2)))
+    return pd.DataFrame(rows, columns=["group", "term1", "term2", "vcov", "sdcor"])
+
+
+def _ranef_table(terms, labels, modes) -> pd.DataFrame:
+    """The conditional modes as a table: one row per level; indexed (group, level) when there are several terms."""
+    parts = [pd.DataFrame(b, index=pd.Index(t.levels, name=t.factor), columns=t.columns) for t, b in zip(terms, modes)]
+    if len(parts) == 1:
+        return parts[0]
+    return pd.concat(dict(zip(labels, parts)), names=["group", "level"])
 
 
 def fit(formula: str, data: pd.DataFrame, method: str = "REML") -> MixedLMResult:
