@@ -63,16 +63,17 @@ data: install
 	$(PY) -m lmmteach.tools.make_data --write
 
 # The course website: _build/html, from the stored outputs (nothing re-executed, nothing downloaded).
-# SITE_REPO is the public repository the Binder/JupyterHub buttons launch; SITE_HUB a JupyterHub
-# address for the nbgitpuller button (empty: no JupyterHub button).
-SITE_REPO ?= https://github.com/lmm-course/lmm-course
+# SITE_REPO is the public repository the Binder/JupyterHub buttons launch (empty: the course's own,
+# REPO in lmmteach/tools/site.py); SITE_HUB a JupyterHub address for the nbgitpuller button
+# (empty: no JupyterHub button).
+SITE_REPO ?=
 SITE_HUB  ?=
 $(BIN)/.installed-site: pyproject.toml $(BIN)/.installed
 	$(PY) -m pip install --quiet -e ".[test,site]"
 	@touch $@
 
 site: $(BIN)/.installed-site
-	$(PY) -m lmmteach.tools.site --repo "$(SITE_REPO)" --hub "$(SITE_HUB)"
+	$(PY) -m lmmteach.tools.site $(if $(SITE_REPO),--repo "$(SITE_REPO)") --hub "$(SITE_HUB)"
 
 clean-venv:
 	rm -rf $(VENV)

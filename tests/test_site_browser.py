@@ -65,13 +65,13 @@ def visit(context, url):
 
 
 MATHJAX_DONE = """() => new Promise(resolve => {
-    if (!window.MathJax || !MathJax.Hub) { resolve(false); return; }
-    MathJax.Hub.Queue(() => resolve(true));
+    if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) { resolve(false); return; }
+    MathJax.startup.promise.then(() => resolve(true), () => resolve(false));
 })"""
 RAW_MATH = r"""() => {
     const texts = [];
     for (const el of document.querySelectorAll('article p, article li, article td')) {
-        if (el.closest('pre, code, .cell_output, .MathJax, script')) continue;
+        if (el.closest('pre, code, .cell_output, mjx-container, script')) continue;
         texts.push(el.innerText);
     }
     return texts.filter(t => /\$[^$\s][^$]*\$|\\\(|\\\[/.test(t));
@@ -97,8 +97,8 @@ def test_every_page_loads_offline_with_typeset_math_and_described_images(site, b
         page, problems = visit(browser, f"{site}/{name}")
         if page.locator("span.math, div.math").count():
             assert page.evaluate(MATHJAX_DONE), f"{name}: MathJax did not load"
-            errors = page.locator(".MathJax_Error, .merror").count()
-            typeset = page.locator(".MathJax, .MathJax_Display, .MathJax_CHTML").count()
+            errors = page.locator("mjx-merror").count()
+            typeset = page.locator("mjx-container").count()
             if errors or not typeset:
                 problems.append(f"MathJax: {typeset} typeset, {errors} errors")
         raw = page.evaluate(RAW_MATH)

@@ -3,8 +3,8 @@
 ``python -m lmmteach.tools.site`` stages the book in ``_build/site_src``: the lessons with an
 episode header (objectives, prerequisites, time, glossary terms) and key points injected from
 ``site/lessons.yml``, the exercise notebooks (students' version), the pages of ``site/pages``,
-one instructor page per lesson and MathJax 2 (served from ``mathjax/``) from the ``jupyter-server-mathjax`` package; then
-runs ``jupyter-book build`` with execution off.  The HTML lands in ``_build/html``.
+one instructor page per lesson, and MathJax 3 with its fonts (from the ``sphinx-mathjax-offline``
+package, served from the site's ``mathjax/``); then runs ``jupyter-book build`` with execution off.  The HTML lands in ``_build/html``.
 """
 
 import argparse
@@ -17,12 +17,14 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["ROOT", "HTML", "lesson_header", "lesson_footer", "stage", "build", "main"]
+__all__ = ["ROOT", "HTML", "REPO", "lesson_header", "lesson_footer", "stage", "build", "main", "setup"]
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "site"
 STAGE = ROOT / "_build" / "site_src"
 HTML = ROOT / "_build" / "html"
+# the public repository the launch buttons start from (Jupyter Book needs one); `make site SITE_REPO=...`
+REPO = "https://github.com/lmm-course/lmm-course"
 SOLUTION_MARKER = "BEGIN SOLUTION"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -116,12 +118,19 @@ def _stage_exercises():
 
 
 def _mathjax_dir():
-    import jupyter_server_mathjax
+    """The complete MathJax 3 (``tex-chtml.js``, its components and fonts) a PyPI package ships."""
+    from importlib.metadata import PackageNotFoundError, distribution
 
-    return Path(jupyter_server_mathjax.__file__).parent / "static"
+    try:
+        folder = Path(distribution("sphinx-mathjax-offline").locate_file("sphinx-mathjax-offline/static/mathjax"))
+    except PackageNotFoundError:
+        raise SystemExit("make site needs the [site] extra: pip install -e '.[site]'") from None
+    if not (folder / "tex-chtml.js").is_file():
+        raise SystemExit(f"no MathJax at {folder}: reinstall sphinx-mathjax-offline")
+    return folder
 
 
-def stage(repo_url="", hub_url=""):
+def stage(repo_url=REPO, hub_url=""):
     """Fill ``_build/site_src`` with everything Jupyter Book builds; return its path."""
     if STAGE.exists():
         shutil.rmtree(STAGE)
@@ -143,20 +152,40 @@ def stage(repo_url="", hub_url=""):
     return STAGE
 
 
-def build(repo_url="", hub_url="", strict=True):
+def build(repo_url=REPO, hub_url="", strict=True):
     """Stage and build the site; return the folder of the HTML."""
     source = stage(repo_url, hub_url)
+    if HTML.exists():
+        shutil.rmtree(HTML)  # nothing of an earlier build (an old MathJax, a renamed page) survives
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source),
-               "--path-output", str(ROOT), "--builder", "html"]
+               "--path-output", str(ROOT), "--builder", "html", "--all"]
     if strict:
         command.append("--warningiserror")
     subprocess.run(command, check=True)
     return HTML
 
 
+def _drop_repeated_scripts(app, pagename, templatename, context, doctree):
+    """Keep each script once: sphinx-thebe's and sphinx-togglebutton's inline scripts arrive twice,
+    and a repeated ``const THEBE_JS_URL`` is a console error on every page."""
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        key = (script.filename or None, script.attributes.get("body"))  # an inline script: None or ""
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"][:] = unique  # in place: the builder adds MathJax to this same list
+
+
+def setup(app):
+    """The Sphinx extension ``_config.yml`` loads (``extra_extensions``) while the book builds."""
+    app.connect("html-page-context", _drop_repeated_scripts, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", default="", help="the course's public git repository (Binder, JupyterHub, repository button)")
+    parser.add_argument("--repo", default=REPO, help="the course's public git repository (Binder, JupyterHub, repository button)")
     parser.add_argument("--hub", default="", help="a JupyterHub address for the nbgitpuller launch button")
     args = parser.parse_args(argv)
     start = time.perf_counter()
