@@ -7,6 +7,7 @@ figure (and not as a blank image), the exercise feedback.  Screenshots of every 
 to the test's tmp folder and are listed when a test fails.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -41,8 +42,12 @@ def lab(tmp_path_factory):
     port = _free_port()
     lab_args = (f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.token={TOKEN} --ServerApp.port_retries=0 "
                 "--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+    settings = runtime / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)  # a fresh profile: no "fetch the news?" pop-up over the notebook
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(runtime / "config"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(runtime / "workspaces"), "OPENBLAS_NUM_THREADS": "1"}
+           "JUPYTERLAB_WORKSPACES_DIR": str(runtime / "workspaces"),
+           "JUPYTERLAB_SETTINGS_DIR": str(runtime / "settings"), "OPENBLAS_NUM_THREADS": "1"}
     if Path(sys.executable).resolve() == (ROOT / ".venv" / "bin" / "python").resolve():
         command = ["make", "--no-print-directory", "lab", f"LAB_ARGS={lab_args}"]
     else:
@@ -81,49 +86,84 @@ def shots(request, tmp_path):
         print("screenshots:\n" + "\n".join(f"  {p}" for p in taken))
 
 
+def menu(page, menu_name, item):
+    """Click an item of a menu of JupyterLab's menu bar, as a student does."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=menu_name).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
+
+
+def accept_kernel_dialog(page):
+    """A "Select Kernel" dialog may ask which kernel to start: take the one proposed (the notebook's)."""
+    dialog = page.locator(".jp-Dialog")
+    try:
+        dialog.wait_for(timeout=5_000)
+    except Exception:  # no dialog: the kernel started on its own
+        return
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    dialog.wait_for(state="detached", timeout=10_000)
+
+
+ALL_RAN = """() => {
+    const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent);
+    const idle = document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']");
+    return idle && prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p));
+}"""
+
+
 def open_and_run_all(browser, lab, path, folder, taken):
-    """Open a notebook in JupyterLab, Run All Cells from the menu, wait until the kernel is idle."""
+    """Open a notebook in JupyterLab, clear its stored outputs, Run All Cells from the menu and wait
+    until every code cell has a new execution count and the kernel is idle."""
     page = browser.new_page()
     page.goto(f"{lab}/lab/tree/{path}?token={TOKEN}&reset")
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+    accept_kernel_dialog(page)
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
     screenshot(page, folder, "opened", taken)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    page.wait_for_function(
-        """() => {
-            const busy = [...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'));
-            const idle = document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']");
-            const cells = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
-            return !busy && idle && cells.length && cells.every(p => /\\[\\d+\\]/.test(p.textContent));
-        }""",
-        timeout=RUN_TIMEOUT_MS, polling=1000,
-    )
+    page.locator(".jp-Notebook .jp-Cell").first.click()  # focus the notebook, so its menus apply
+    menu(page, "Edit", "Clear Outputs of All Cells")
+    page.wait_for_function(  # the stored [n] prompts are gone: a count from now on is from this run
+        "() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]"
+        ".every(p => !/\\d/.test(p.textContent))", timeout=30_000)
+    menu(page, "Run", "Run All Cells")
+    page.wait_for_function(ALL_RAN, timeout=RUN_TIMEOUT_MS, polling=1000)
     screenshot(page, folder, "ran_all", taken)
     tracebacks = page.locator(".jp-OutputArea-output", has_text="Traceback (most recent call last)")
     assert tracebacks.count() == 0, tracebacks.first.inner_text()[:2000]
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                          has_text="Error")
+    assert errors.count() == 0, errors.first.inner_text()[:2000]
     return page
+
+
+def explorer(page, call):
+    """The widget the explorer cell whose source contains ``call`` displays, drawn as controls."""
+    cell = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text=call)).first
+    widget = cell.locator(".jp-OutputArea-output .widget-vbox").first
+    widget.wait_for(timeout=60_000)
+    outputs = cell.locator(".jp-OutputArea-output")
+    assert "children=" not in outputs.first.inner_text(), "the explorer shows as text, not as a widget"
+    assert widget.locator(".widget-slider, .widget-hslider").count() >= 2
+    return widget
 
 
 def move_slider_and_check_figure(page, widget, folder, taken, name):
     """Press the first slider's handle right; the figure below must change and not be blank."""
     widget.scroll_into_view_if_needed()
-    figure = widget.locator(".jp-OutputArea-output img").last
-    figure.wait_for(timeout=60_000)
+    figure = widget.locator("img.widget-image").first
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=figure.element_handle(), timeout=60_000)
     before = figure.get_attribute("src")
+    assert figure.evaluate(DRAWN_SHARE) > 0.01, "the explorer's first figure is blank"
     screenshot(page, folder, f"{name}_before", taken, element=widget)
     handle = widget.locator(".noUi-handle").first
     handle.focus()
     for _ in range(3):
         handle.press("ArrowRight")
     page.wait_for_function(
-        "([w, src]) => { const imgs = w.querySelectorAll('.jp-OutputArea-output img');"
-        " const img = imgs[imgs.length - 1]; return img && img.complete && img.getAttribute('src') !== src; }",
-        arg=[widget.element_handle(), before], timeout=60_000, polling=250,
+        "([img, src]) => img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== src",
+        arg=[figure.element_handle(), before], timeout=60_000, polling=250,
     )
     time.sleep(2)  # a later redraw of the same figure replaces the image once more: judge the settled one
     screenshot(page, folder, f"{name}_after", taken, element=widget)
-    figure = widget.locator(".jp-OutputArea-output img").last
     drawn = figure.evaluate(DRAWN_SHARE)
     assert drawn > 0.01, f"the figure after the slider move is blank ({drawn:.4f} of its pixels drawn)"
 
@@ -131,10 +171,7 @@ def move_slider_and_check_figure(page, widget, folder, taken, name):
 def test_lesson_02_shrinkage_explorer_runs_and_redraws(lab, browser, shots):
     folder, taken = shots
     page = open_and_run_all(browser, lab, "lessons/02_pooling.ipynb", folder, taken)
-    widget = page.locator(".widget-interact").first
-    widget.wait_for(timeout=30_000)
-    assert widget.locator(".widget-slider, .widget-hslider").count() >= 2
-    assert page.get_by_text("interactive(children=").count() == 0
+    widget = explorer(page, "shrinkage_explorer(")
     move_slider_and_check_figure(page, widget, folder, taken, "shrinkage")
     page.close()
 
@@ -142,11 +179,7 @@ def test_lesson_02_shrinkage_explorer_runs_and_redraws(lab, browser, shots):
 def test_lesson_10_gibbs_explorer_runs_and_redraws(lab, browser, shots):
     folder, taken = shots
     page = open_and_run_all(browser, lab, "lessons/10_identifiability.ipynb", folder, taken)
-    cell = page.locator(".jp-CodeCell", has_text="gibbs_explorer.explorer()").first
-    widget = cell.locator(".jp-OutputArea-output .widget-vbox").first
-    widget.wait_for(timeout=30_000)
-    assert widget.locator(".widget-slider, .widget-hslider").count() >= 2
-    assert page.get_by_text("VBox(children=").count() == 0
+    widget = explorer(page, "gibbs_explorer(")
     move_slider_and_check_figure(page, widget, folder, taken, "gibbs")
     page.close()
 
@@ -154,8 +187,9 @@ def test_lesson_10_gibbs_explorer_runs_and_redraws(lab, browser, shots):
 def test_exercise_set_01_runs_and_says_not_attempted(lab, browser, shots):
     folder, taken = shots
     page = open_and_run_all(browser, lab, "exercises/01_ols_diagnostics.ipynb", folder, taken)
-    feedback = page.locator(".jp-OutputArea-output", has_text="not attempted").first
-    feedback.scroll_into_view_if_needed()
-    assert feedback.is_visible()
-    screenshot(page, folder, "feedback", taken, element=feedback)
+    feedback = page.locator(".jp-OutputArea-output", has_text="not attempted")
+    assert feedback.count() >= 7, f"{feedback.count()} feedback outputs say 'not attempted'"
+    feedback.first.scroll_into_view_if_needed()
+    assert feedback.first.is_visible()
+    screenshot(page, folder, "feedback", taken, element=feedback.first)
     page.close()
