@@ -26,8 +26,8 @@ ARGS = [
 
 
 @contextmanager
-def chromium_browser():
-    """A Playwright browser context on the system Chromium with a fresh profile."""
+def chromium_browser(height=900):
+    """A Playwright browser context on the system Chromium with a fresh profile, 1280 pixels wide."""
     if CHROMIUM is None:
         pytest.skip("no Chromium: install Debian's `chromium` package (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright missing: pip install -e '.[test]'")
@@ -36,7 +36,7 @@ def chromium_browser():
         with sync_api.sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
                 profile, executable_path=CHROMIUM, headless=True, args=ARGS,
-                viewport={"width": 1280, "height": 900},
+                viewport={"width": 1280, "height": height},
             )
             try:
                 yield context

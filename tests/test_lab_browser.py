@@ -73,7 +73,7 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with chromium_browser() as context:
+    with chromium_browser(height=1400) as context:  # tall enough for the whole Gibbs explorer in one screenshot
         yield context
 
 
