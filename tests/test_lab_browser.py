@@ -42,9 +42,14 @@ def lab(tmp_path_factory):
     port = _free_port()
     lab_args = (f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.token={TOKEN} --ServerApp.port_retries=0 "
                 "--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
-    settings = runtime / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)  # a fresh profile: no "fetch the news?" pop-up over the notebook
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    user_settings = {  # a fresh profile: no "fetch the news?" pop-up; no autosave of the course's notebooks
+        "apputils-extension/notification": {"fetchNews": "false"},
+        "docmanager-extension/plugin": {"autosave": False},
+    }
+    for name, values in user_settings.items():
+        path = runtime / "settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(runtime / "config"),
            "JUPYTERLAB_WORKSPACES_DIR": str(runtime / "workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(runtime / "settings"), "OPENBLAS_NUM_THREADS": "1"}
@@ -108,6 +113,15 @@ ALL_RAN = """() => {
     const idle = document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']");
     return idle && prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p));
 }"""
+
+
+@pytest.fixture(autouse=True)
+def notebooks_unchanged():
+    """The browser runs the course's own notebooks: none of them may be saved over."""
+    before = {p: p.read_bytes() for p in [*ROOT.glob("lessons/*.ipynb"), *ROOT.glob("exercises/*.ipynb")]}
+    yield
+    changed = [str(p.relative_to(ROOT)) for p, data in before.items() if p.read_bytes() != data]
+    assert not changed, f"JupyterLab saved over {changed}"
 
 
 def open_and_run_all(browser, lab, path, folder, taken):
