@@ -1,6 +1,7 @@
 # lmm-course: two commands do all the set-up.
 #   make lab    create .venv if needed, install the course, open JupyterLab on the lessons
-#   make test   the same install, then every test (unit tests + nbval on lessons/ and solutions/)
+#   make test   the same install, then every test (unit tests + nbval on lessons/ and solutions/, the site in a browser)
+#   make site   build the course website into _build/html (open _build/html/index.html)
 # Other targets: make execute (re-run notebooks in place), make exercises (generate
 # exercises/ from solutions/), make data (rebuild the ciproxifan reconstruction), make help.
 
@@ -15,7 +16,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS ?= lessons/*.ipynb solutions/*.ipynb
 PYTEST_ARGS ?=
 
-.PHONY: help install lab test unit execute exercises bench-notebooks data clean-venv
+.PHONY: help install lab test unit execute exercises bench-notebooks data clean-venv site
 
 help:
 	@sed -n '1,9p' Makefile
@@ -36,13 +37,13 @@ lab: install
 # The whole suite, with its wall time. Notebooks run two at a time (one per core),
 # each in its own kernel; cells of one notebook stay together (--dist loadfile).
 # One BLAS thread per worker: two workers with multi-threaded BLAS oversubscribe the cores.
-test: install
+test: install site
 	@start=$$(date +%s); \
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env --nbval-cell-timeout=600 \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS); status=$$?; \
 	echo "make test: wall time $$(( $$(date +%s) - start )) s"; exit $$status
 
-unit: install
+unit: install $(BIN)/.installed-site
 	$(PY) -m pytest -n $(JOBS) tests $(PYTEST_ARGS)
 
 # Re-execute notebooks in place, top to bottom, in a fresh kernel of this environment.
@@ -60,6 +61,19 @@ exercises: install
 
 data: install
 	$(PY) -m lmmteach.tools.make_data --write
+
+# The course website: _build/html, from the stored outputs (nothing re-executed, nothing downloaded).
+# SITE_REPO is the public repository the Binder/JupyterHub buttons launch (empty: the course's own,
+# REPO in lmmteach/tools/site.py); SITE_HUB a JupyterHub address for the nbgitpuller button
+# (empty: no JupyterHub button).
+SITE_REPO ?=
+SITE_HUB  ?=
+$(BIN)/.installed-site: pyproject.toml $(BIN)/.installed
+	$(PY) -m pip install --quiet -e ".[test,site]"
+	@touch $@
+
+site: $(BIN)/.installed-site
+	$(PY) -m lmmteach.tools.site $(if $(SITE_REPO),--repo "$(SITE_REPO)") --hub "$(SITE_HUB)"
 
 clean-venv:
 	rm -rf $(VENV)

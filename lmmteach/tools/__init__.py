@@ -3,7 +3,8 @@
 * ``python -m lmmteach.tools.notebooks`` -- execute the course notebooks in place, or time them;
 * ``python -m lmmteach.tools.make_exercises`` -- generate ``exercises/`` from ``solutions/``;
 * ``python -m lmmteach.tools.grade`` (also ``lmmteach-grade``) -- grade submitted exercise notebooks;
-* ``python -m lmmteach.tools.make_data`` -- rebuild ``datasets/ciproxifan.csv`` (:mod:`lmmteach.reconstruct`).
+* ``python -m lmmteach.tools.make_data`` -- rebuild ``datasets/ciproxifan.csv`` (:mod:`lmmteach.reconstruct`);
+* ``python -m lmmteach.tools.site`` -- build the course website from the stored outputs.
 
-The Makefile's ``execute``, ``bench-notebooks``, ``exercises`` and ``data`` targets call them.
+The Makefile's ``execute``, ``bench-notebooks``, ``exercises``, ``data`` and ``site`` targets call them.
 """
