@@ -11,8 +11,13 @@ Mixed-Effects Models Using lme4", J. Stat. Softw. 67(1), section 3):
   problem, and sigma has a closed form, so the (restricted) likelihood is
   *profiled* down to a function of ``theta`` alone
   (:meth:`MixedModel.profiled_deviance`, readable line by line);
-* that function is minimised with scipy's bounded L-BFGS-B (diagonal elements of
-  ``T`` >= 0).
+* that function is minimised with scipy's L-BFGS-B using its exact gradient
+  (:meth:`MixedModel.gradient`), followed by a boundary check: a variance near
+  zero is compared with the fit that sets it to zero, as lme4 checks its
+  boundary, and ``singular`` is read off the optimum;
+* the penalised residual sum of squares is computed from the residual itself
+  and on a centred, scaled working response, so the fit is the same (to
+  rounding) for ``y``, ``y + 1e8`` and ``1e8 * y``.
 
 Usage::
 
@@ -124,7 +129,7 @@ def _apply_Lambda(terms, factors, V: np.ndarray) -> np.ndarray:
     out = np.empty_like(V, dtype=float)
     for t, T, rows in zip(terms, factors, _term_slices(terms)):
         block = V[rows].reshape(t.m, t.k, -1)
-        out[rows] = np.einsum("ab,mbc->mac", T, block).reshape(V[rows].shape)
+        out[rows] = np.tensordot(block, T, axes=([1], [1])).transpose(0, 2, 1).reshape(V[rows].shape)
     return out
 
 
@@ -133,7 +138,7 @@ def _level_block_sums(terms, F: np.ndarray, G: np.ndarray) -> list[np.ndarray]:
     sums = []
     for t, rows in zip(terms, _term_slices(terms)):
         f, g = F[rows].reshape(t.m, t.k, -1), G[rows].reshape(t.m, t.k, -1)
-        sums.append(np.einsum("mac,mbc->ab", f, g))
+        sums.append(np.tensordot(f, g, axes=([0, 2], [0, 2])))
     return sums
 
 
@@ -204,10 +209,11 @@ class _OneFactor:
         self.ZtZ = np.array([[within(Zx[:, a] * Zx[:, b]) for b in range(k)] for a in range(k)])
         self.ZtXy = np.array([[within(Zx[:, a] * col) for col in Xy.T] for a in range(k)])
         self.ZtX = self.ZtXy[:, :-1, :].transpose(2, 0, 1).reshape(m * k, -1)  # rows group by group
+        self._rows_of_b = [g * k + a for a in range(k)]  # where Z's column a of row i sits in b
 
     def Z_times(self, b: np.ndarray) -> np.ndarray:
         """Z b for b of length q (level by level, column by column)."""
-        return np.einsum("nk,nk->n", self.term.X, b.reshape(self.term.m, self.term.k)[self.term.codes])
+        return sum(self.term.X[:, a] * b.take(rows) for a, rows in enumerate(self._rows_of_b))
 
     def Zt_times(self, r: np.ndarray) -> np.ndarray:
         """Z' r for r of length n."""
@@ -217,7 +223,11 @@ class _OneFactor:
     def ZtZ_times(self, V: np.ndarray) -> np.ndarray:
         """Z'Z V for V of shape (q, c): one k x k product per group."""
         m, k = self.term.m, self.term.k
-        return np.einsum("abm,mbc->mac", self.ZtZ, V.reshape(m, k, -1)).reshape(V.shape)
+        blocks, out = V.reshape(m, k, -1), np.zeros((m, k, V.reshape(m, k, -1).shape[2]))
+        for a in range(k):
+            for b in range(k):
+                out[:, a, :] += self.ZtZ[a, b][:, None] * blocks[:, b, :]
+        return out.reshape(V.shape)
 
     def pieces(self, theta: np.ndarray) -> _Pieces:
         term = self.term
@@ -383,7 +393,7 @@ class MixedModel:
         s = self.y_scale  # back from the working response to the units of y
         return _Solution(pieces, RX, self.beta_ls + s * beta, s * u, s * resid, s**2 * r2)
 
-    def profiled_deviance(self, theta) -> float:
+    def profiled_deviance(self, theta, solution: _Solution | None = None) -> float:
         """-2 log-likelihood (ML) or -2 restricted log-likelihood (REML), profiled to a function of theta.
 
         Bates et al. (2015), section 3, line by line (in :meth:`solve`):
@@ -407,15 +417,17 @@ class MixedModel:
            block: ``log|L_theta|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi r2 / (n - p)))``.
 
         ``y`` in steps 1-4 is the working response (see the class docstring);
-        ``solve`` returns beta and r2 in the units of y.
+        ``solve`` returns beta and r2 in the units of y. Pass ``solution`` when
+        :meth:`solve` has already been called for this theta.
         """
-        solution = self.solve(theta)  # steps 1-4
+        if solution is None:
+            solution = self.solve(theta)  # steps 1-4
         # (5) the profiled criterion; REML adds log |R_X|^2 and has n - p degrees of freedom
         logdet_RX = 2.0 * np.log(np.abs(np.diag(solution.RX))).sum() if self.method == "REML" else 0.0
         dof = self.dof
         return solution.pieces.logdet_L + logdet_RX + dof * (1 + np.log(2 * np.pi * solution.r2 / dof))
 
-    def gradient(self, theta) -> np.ndarray:
+    def gradient(self, theta, solution: _Solution | None = None) -> np.ndarray:
         """The exact gradient of :meth:`profiled_deviance` with respect to theta.
 
         With ``A = Lambda'Z'Z Lambda + I``, ``W = A^-1 Lambda'Z'X`` and
@@ -427,7 +439,8 @@ class MixedModel:
         blocks of these q x q matrices over the term's levels.
         """
         theta = np.asarray(theta, dtype=float)
-        solution = self.solve(theta)
+        if solution is None:
+            solution = self.solve(theta)
         pieces, factors = solution.pieces, self.relative_factors(theta)
         blocks = [2.0 * G for G in pieces.CLambdaAinv()]
         if self.method == "REML":
@@ -486,17 +499,36 @@ class MixedModel:
         """
         scale, unpinned = self.theta_scale(), np.zeros(len(self.theta_start()), dtype=bool)
         best = self._minimise(self.theta_start() * scale, scale, unpinned)
-        landed_on_zero = (best.x == 0) & self.diagonal_mask()
-        if landed_on_zero.any():  # the gradient vanishes there whether or not it is a minimum: start again beside it
-            again = self._minimise(np.where(landed_on_zero, 0.5, best.x), scale, unpinned)
-            best = again if again.fun < best.fun else best
+        best = self._leave_zero(best, scale, unpinned)
         best.x = self._positive_diagonal(best.x)
-        best = self._check_boundary(best, scale)
-        theta = best.x / scale
+        best = self._polish(self._check_boundary(best, scale), scale)
         converged = bool(np.isfinite(best.fun) and (best.success or self._stationary(best, scale)))
-        result = MixedLMResult._from_model(self, theta, converged)
-        self._warn_if_flat(best, scale)
-        return result
+        return MixedLMResult._from_model(self, best.x / scale, converged)
+
+    def _leave_zero(self, best, scale, unpinned):
+        """Restart beside a diagonal element that ended at (or within 1e-6 of) 0 if the criterion is lower there.
+
+        At 0 the gradient vanishes whether or not 0 is a minimum, and a step or
+        an interpolation that is symmetric about 0 (the criterion is even in
+        each column of T) can land exactly there. A one-dimensional search
+        along that element tells which it is.
+        """
+        for i in np.flatnonzero((np.abs(best.x) < 1e-6) & self.diagonal_mask()):
+            def along(value):
+                x = best.x.copy()
+                x[i] = value
+                try:
+                    return self.profiled_deviance(x / scale)
+                except (np.linalg.LinAlgError, ValueError):
+                    return np.inf
+
+            line = optimize.minimize_scalar(along, bounds=(0.0, 4.0), method="bounded")
+            if line.fun < best.fun:
+                start = best.x.copy()
+                start[i] = line.x
+                again = self._minimise(start, scale, unpinned)
+                best = again if again.fun < best.fun else best
+        return best
 
     def _positive_diagonal(self, theta) -> np.ndarray:
         """theta with each column of each T negated where its diagonal element is negative (same T T')."""
@@ -515,7 +547,8 @@ class MixedModel:
         def value_and_gradient(scaled_theta):
             theta = scaled_theta / scale
             try:
-                value, grad = self.profiled_deviance(theta), self.gradient(theta) / scale
+                solution = self.solve(theta)
+                value, grad = self.profiled_deviance(theta, solution), self.gradient(theta, solution) / scale
             except (np.linalg.LinAlgError, FloatingPointError, ValueError):
                 return np.inf, np.zeros_like(theta)
             return (value, grad) if np.isfinite(value) and np.all(np.isfinite(grad)) else (np.inf, np.zeros_like(theta))
@@ -525,7 +558,7 @@ class MixedModel:
         with np.errstate(divide="ignore", invalid="ignore"):
             return optimize.minimize(
                 value_and_gradient, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 5000, "maxcor": 20},
+                options={"ftol": 0.0, "gtol": 1e-9, "maxiter": 5000, "maxcor": 20},
             )
 
     def _check_boundary(self, best, scale):
@@ -557,19 +590,26 @@ class MixedModel:
         free = best.x != 0  # pinned entries are exactly 0
         return bool(np.max(np.abs(grad[free]), initial=0.0) < 1e-4)
 
-    def _warn_if_flat(self, best, scale) -> None:
-        """Warn when the criterion is flat in some direction at the optimum (a parameter not identified)."""
-        free = best.x != 0  # entries on the boundary, or pinned there by the boundary check, are not free
-        if not free.any():
-            return
-        h, index = 1e-3, np.flatnonzero(free)
-        hessian = np.empty((len(index), len(index)))
-        for column, i in enumerate(index):
+    def _polish(self, best, scale):
+        """Newton steps with a difference Hessian of the exact gradient; warn when the criterion is flat.
+
+        L-BFGS-B stops when the criterion stops decreasing in its last digits,
+        which along a weakly curved direction can leave theta off by 1e-6; a
+        Newton step on the free entries (those not exactly 0) takes it to
+        where the gradient vanishes. A Hessian eigenvalue near 0 means the
+        criterion is flat in that direction: a parameter the data do not identify.
+        """
+        free = np.flatnonzero(best.x != 0)  # entries on the boundary, or pinned there, stay put
+        if free.size == 0:
+            return best
+        gradient = lambda x: self.gradient(x / scale) / scale  # noqa: E731  on the scaled theta
+        h, hessian = 1e-4, np.empty((free.size, free.size))
+        for column, i in enumerate(free):
             step = np.zeros(len(scale))
             step[i] = h
-            up, down = self.gradient((best.x + step) / scale), self.gradient((best.x - step) / scale)
-            hessian[:, column] = ((up - down) / scale)[index] / (2 * h)
-        eigenvalues = np.linalg.eigvalsh((hessian + hessian.T) / 2)
+            hessian[:, column] = (gradient(best.x + step) - gradient(best.x - step))[free] / (2 * h)
+        hessian = (hessian + hessian.T) / 2
+        eigenvalues = np.linalg.eigvalsh(hessian)
         if eigenvalues[0] < FLAT_TOL * max(1.0, eigenvalues[-1]):
             warnings.warn(
                 f"the REML/ML criterion is flat in some direction at the optimum (Hessian eigenvalues "
@@ -577,6 +617,15 @@ class MixedModel:
                 "identified by these data; simplify the random-effects structure",
                 UnidentifiableWarning, stacklevel=3,
             )
+            return best
+        for _ in range(2):
+            x = best.x.copy()
+            x[free] -= np.linalg.solve(hessian, gradient(best.x)[free])
+            value = self.profiled_deviance(x / scale)
+            if not value <= best.fun + 1e-12 * abs(best.fun):
+                break
+            best.x, best.fun = x, value
+        return best
 
 
 def _working_response(X, y, response: str):

@@ -306,6 +306,110 @@ def test_property_unbalanced_random_intercept_matches_statsmodels(data):
 
 
 # --------------------------------------------------------------------------
+# Exact at any offset and scale; the exact gradient
+# --------------------------------------------------------------------------
+
+# Tolerances of the equivariance properties. Adding c to y rounds each value by
+# up to |c| * 1.1e-16, which for c = 1e8 and a response SD of 1 is 1e-8 of the
+# noise: the fit of y + c matches the fit of y to 1e-6 relative (theta,
+# variance components, standard errors, random effects) and the criterion to
+# 1e-6 absolute. Scaling y by 10^k loses nothing: 1e-8 relative.
+OFFSET_RTOL, SCALE_RTOL = 1e-6, 1e-8
+
+
+@st.composite
+def slope_data(draw):
+    """A random intercept and slope model, 6-14 groups of 4-9 rows, with a seed for the values."""
+    n_groups, size = draw(st.integers(6, 14)), draw(st.integers(4, 9))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    g = np.repeat(np.arange(n_groups), size)
+    x = rng.uniform(0, 5, size=g.size)
+    effects = rng.normal(size=(n_groups, 2)) * [draw(st.sampled_from([0.5, 2.0])), draw(st.sampled_from([0.2, 1.0]))]
+    y = 3.0 + 0.5 * x + effects[g, 0] + effects[g, 1] * x + rng.normal(size=g.size)
+    return pd.DataFrame({"y": y, "x": x, "g": pd.Categorical(g)})
+
+
+def quiet_fit(formula, data, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", reml.SingularFitWarning)
+        return reml.fit(formula, data, **kwargs)
+
+
+def assert_same_fit(fit, base, rtol, offset=0.0, scale=1.0):
+    """fit is the fit of scale * y + offset, base the fit of y."""
+    np.testing.assert_allclose(fit.theta, base.theta, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(fit.var_components["vcov"], scale**2 * base.var_components["vcov"], rtol=rtol,
+                               atol=rtol * scale**2 * base.sigma**2)
+    np.testing.assert_allclose(fit.bse, scale * base.bse, rtol=rtol)
+    np.testing.assert_allclose(fit.fe_params - [offset, 0.0], scale * base.fe_params, rtol=rtol,
+                               atol=rtol * scale * base.bse.max())
+    np.testing.assert_allclose(fit.ranef, scale * base.ranef, rtol=rtol, atol=rtol * scale * base.sigma)
+    assert fit.singular == base.singular
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(slope_data(), st.integers(-8, 8))
+def test_property_fit_is_equivariant_under_adding_a_constant_to_the_response(data, exponent):
+    offset = float(10.0**exponent) * (1 if exponent % 2 else -1)
+    base = quiet_fit("y ~ x + (x | g)", data)
+    fit = quiet_fit("y ~ x + (x | g)", data.assign(y=data["y"] + offset))
+    assert_same_fit(fit, base, OFFSET_RTOL, offset=offset)
+    assert fit.criterion == pytest.approx(base.criterion, abs=OFFSET_RTOL)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(slope_data(), st.integers(-8, 8))
+def test_property_fit_is_equivariant_under_scaling_the_response(data, exponent):
+    scale = float(10.0**exponent)
+    base = quiet_fit("y ~ x + (x | g)", data)
+    fit = quiet_fit("y ~ x + (x | g)", data.assign(y=data["y"] * scale))
+    assert_same_fit(fit, base, SCALE_RTOL, scale=scale)
+    # sigma^2 scales by scale^2: the criterion moves by dof * log(scale^2), exactly.
+    assert fit.criterion == pytest.approx(base.criterion + (len(data) - 2) * np.log(scale**2), abs=1e-7)
+
+
+def test_sleepstudy_with_an_offset_of_a_million_matches_the_plain_fit(sleep):
+    """Was: variance components off by 135 %, standard errors by 5 %, criterion by 0.16, converged=True."""
+    base = reml.fit("Reaction ~ Days + (Days | Subject)", sleep)
+    fit = reml.fit("Reaction ~ Days + (Days | Subject)", sleep.assign(Reaction=sleep["Reaction"] + 1e6))
+    assert_same_fit(fit, base, 1e-9, offset=1e6)
+    assert fit.criterion == pytest.approx(base.criterion, abs=1e-8)
+
+
+def test_rescaling_a_predictor_rescales_its_random_slope(sleep):
+    """Was: Days * 1e-8 left the slope variance at its starting value."""
+    base = reml.fit("Reaction ~ Days + (Days | Subject)", sleep)
+    fit = reml.fit("Reaction ~ Days + (Days | Subject)", sleep.assign(Days=sleep["Days"] * 1e-8))
+    np.testing.assert_allclose(fit.theta, base.theta * [1, 1e8, 1e8], rtol=1e-8)
+    np.testing.assert_allclose(fit.fe_params, base.fe_params * [1, 1e8], rtol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize(
+    "formula, data_name",
+    [("Reaction ~ Days + (Days | Subject)", "sleepstudy"), ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin.csv"),
+     ("strength ~ 1 + (1 | batch/cask)", "pastes.csv")],
+)
+def test_gradient_equals_central_differences_of_the_criterion(formula, data_name, method):
+    model = reml.MixedModel(formula, fixture_data(data_name), method=method)
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        theta = model.theta_start() * rng.uniform(0.2, 1.5, size=len(model.theta_start())) + 0.1 * ~model.diagonal_mask()
+        h = 1e-5 * np.maximum(np.abs(theta), 0.1)
+        central = [(model.profiled_deviance(theta + e) - model.profiled_deviance(theta - e)) / (2 * e.max())
+                   for e in np.diag(h)]
+        np.testing.assert_allclose(model.gradient(theta), central, rtol=1e-6, atol=1e-6)
+
+
+def test_a_first_step_landing_exactly_on_zero_does_not_stop_the_fit():
+    """From theta = 1 L-BFGS-B's unit first step lands on 0, where the gradient vanishes; lme4's optimum is inside."""
+    ref = REFERENCE["ciproxifan_intercept_ML"]
+    fit = fitted("ciproxifan_intercept_ML")
+    assert not fit.singular
+    assert fit.theta[0] == pytest.approx(ref["theta"], rel=1e-5)
+
+
+# --------------------------------------------------------------------------
 # Boundary fits and bad input
 # --------------------------------------------------------------------------
 
@@ -375,6 +479,46 @@ def test_rank_deficient_fixed_design(sleep):
     sleep["Weeks"] = sleep["Days"] / 7
     with pytest.raises(ValueError, match="rank-deficient.*'Weeks'"):
         reml.fit("Reaction ~ Days + Weeks + (1 | Subject)", sleep)
+
+
+def test_one_group_per_observation_is_refused_as_in_lme4(sleep):
+    sleep["obs"] = pd.Categorical(range(len(sleep)))
+    with pytest.raises(ValueError, match="'obs' has 180 levels for 180 observations.*residual"):
+        reml.fit("Reaction ~ Days + (1 | obs)", sleep)
+
+
+def test_as_many_random_effects_as_observations_is_refused(sleep):
+    sleep["pair"] = pd.Categorical(np.arange(len(sleep)) // 2)  # 90 levels x 2 columns = 180 random effects
+    with pytest.raises(ValueError, match="90 x 2 = 180 random effects for 180 observations"):
+        reml.fit("Reaction ~ Days + (Days | pair)", sleep)
+
+
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (1 | Subject) + (1 | Subject)",
+                                     "Reaction ~ Days + (Days | Subject) + (1 | Subject)"])
+def test_a_column_repeated_for_one_factor_is_refused(sleep, formula):
+    with pytest.raises(ValueError, match=r"\['Intercept'\].*same factor 'Subject'.*cannot be told apart"):
+        reml.fit(formula, sleep)
+
+
+def test_uncorrelated_intercept_and_slope_for_one_factor_is_fine(sleep):
+    fit = reml.fit("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", sleep)
+    assert fit.converged and list(fit.var_components["group"][:2]) == ["Subject", "Subject.1"]
+
+
+def test_two_names_for_the_same_grouping_warn_that_the_criterion_is_flat(sleep):
+    """(1 | Subject) + (1 | Copy): only the sum of the two variances is identified."""
+    sleep["Copy"] = pd.Categorical("copy of " + sleep["Subject"].astype(str))
+    with pytest.warns(reml.UnidentifiableWarning, match="flat in some direction"):
+        fit = reml.fit("Reaction ~ Days + (1 | Subject) + (1 | Copy)", sleep)
+    alone = reml.fit("Reaction ~ Days + (1 | Subject)", sleep)
+    assert fit.criterion == pytest.approx(alone.criterion, abs=1e-8)
+    assert fit.var_components["vcov"][:2].sum() == pytest.approx(alone.var_components["vcov"][0], rel=1e-6)
+
+
+@pytest.mark.parametrize("response", [lambda s: 0 * s["Days"] + 3.0, lambda s: 2.0 + 3.0 * s["Days"]])
+def test_response_without_residual_variation_is_refused(sleep, response):
+    with pytest.raises(ValueError, match="'Reaction' is constant, or an exact linear function of the fixed effects"):
+        reml.fit("Reaction ~ Days + (1 | Subject)", sleep.assign(Reaction=response(sleep)))
 
 
 @pytest.mark.parametrize(
