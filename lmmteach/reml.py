@@ -50,12 +50,14 @@ solved as one dense matrix, which is fine for course-size data.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, sparse
+from scipy.linalg import lapack
 
 from lmmteach.formulas import check_full_rank, checked_frame, model_matrix, split_random_terms, variables
 
@@ -275,23 +277,56 @@ class _Dense:
         return self.ZtZ @ V
 
     def Lambda_matrix(self, theta: np.ndarray) -> sparse.csr_matrix:
-        """Lambda_theta: block diagonal, the term's T repeated once per level of its factor (sparse)."""
-        factors = _relative_factors(self.terms, theta)
-        return sparse.block_diag([sparse.kron(sparse.eye(t.m), T) for t, T in zip(self.terms, factors)], format="csr")
+        """Lambda_theta: block diagonal, the term's T repeated once per level of its factor (sparse).
+
+        As lme4's ``Lind``: entry i of the pattern holds ``theta[Lind[i]]``.
+        """
+        rows, cols, Lind = self._Lambda_pattern
+        return sparse.csr_matrix((np.asarray(theta, dtype=float)[Lind], (rows, cols)), shape=(self.q, self.q))
+
+    @functools.cached_property
+    def _Lambda_pattern(self):
+        rows, cols, Lind, offset, first = [], [], [], 0, 0
+        for t in self.terms:
+            r, c = t._tril
+            levels = np.arange(t.m)[:, None] * t.k + offset
+            rows.append((levels + r).ravel())
+            cols.append((levels + c).ravel())
+            Lind.append(np.tile(first + np.arange(t.n_theta), t.m))
+            offset, first = offset + t.m * t.k, first + t.n_theta
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(Lind)
 
     def pieces(self, theta: np.ndarray) -> _Pieces:
         """Step 1 of the criterion with a dense q x q Cholesky factor, as written in the paper."""
         Lam = self.Lambda_matrix(theta)
-        LamT_ZtZ = Lam.T @ self.ZtZ  # sparse times dense: cost q^2 k, not q^3
-        L = linalg.cholesky((Lam.T @ LamT_ZtZ.T).T + np.eye(self.q), lower=True)
+        if all(t.k == 1 for t in self.terms):  # Lambda is diagonal: scale rows and columns
+            lam = np.asarray(theta, dtype=float)[self._Lambda_pattern[2]]
+            LamT_ZtZ = lam[:, None] * self.ZtZ
+            A = LamT_ZtZ * lam[None, :]
+        else:
+            LamT_ZtZ = Lam.T @ self.ZtZ  # sparse times dense: cost q^2 k, not q^3
+            A = (Lam.T @ LamT_ZtZ.T).T
+        A[np.diag_indices(self.q)] += 1.0
+        L = linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False)
         cu = linalg.solve_triangular(L, Lam.T @ self.Zty, lower=True)
         RZX = linalg.solve_triangular(L, Lam.T @ self.ZtX, lower=True)
         logdet_L = 2.0 * np.log(np.diag(L)).sum()
 
         def CLambdaAinv():
-            Ainv = linalg.cho_solve((L, True), np.eye(self.q))
-            CLam = LamT_ZtZ.T  # Z'Z Lambda
-            return _level_block_sums(self.terms, CLam, Ainv)  # Ainv is symmetric: row l of Ainv = column l
+            Linv = lapack.dtrtri(L, lower=1)[0]  # L^-1, so that A^-1 = L^-T L^-1
+            factors = _relative_factors(self.terms, theta)
+            if all(np.linalg.cond(T) < 1e6 for T in factors):
+                # Z'Z Lambda = Lambda'^-1 (A - I), so Z'Z Lambda A^-1 = Lambda'^-1 (I - A^-1): only the
+                # diagonal blocks of A^-1 are needed, each a sum of products of two columns of L^-1.
+                sums = []
+                for t, T, rows in zip(self.terms, factors, _term_slices(self.terms)):
+                    cols = Linv[:, rows]
+                    Ainv_sum = np.array([[np.sum(cols[:, a::t.k] * cols[:, b::t.k]) for b in range(t.k)]
+                                         for a in range(t.k)])
+                    sums.append(linalg.solve(T.T, t.m * np.eye(t.k) - Ainv_sum))
+                return sums
+            Ainv = Linv.T @ Linv  # a T on the boundary is singular: the full product
+            return _level_block_sums(self.terms, LamT_ZtZ.T, Ainv)  # Ainv is symmetric: row l = column l
 
         return _Pieces(logdet_L, cu, RZX, lambda V: linalg.solve_triangular(L, V, lower=True, trans="T"), CLambdaAinv)
 
@@ -558,7 +593,7 @@ class MixedModel:
         with np.errstate(divide="ignore", invalid="ignore"):
             return optimize.minimize(
                 value_and_gradient, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                options={"ftol": 0.0, "gtol": 1e-9, "maxiter": 5000, "maxcor": 20},
+                options={"ftol": 1e-13, "gtol": 1e-6, "maxiter": 5000, "maxcor": 20},
             )
 
     def _check_boundary(self, best, scale):
