@@ -127,6 +127,8 @@ def _check_arrays(X, y, names):
         raise ValueError("X has NaN or infinite values")
     if not np.all(np.isfinite(y)):
         raise ValueError("y has NaN or infinite values")
+    if np.ptp(y) == 0:
+        raise ValueError(f"y (the response) has the same value ({y[0]:g}) in every row: nothing to fit")
     names = [f"x{j}" for j in range(X.shape[1])] if names is None else list(names)
     if len(names) != X.shape[1]:
         raise ValueError(f"{len(names)} names given for {X.shape[1]} columns of X")

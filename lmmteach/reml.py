@@ -379,7 +379,8 @@ class MixedModel:
         response_columns, used = variables(f"{response} ~ {fixed}")
         for expr, factor in bars:
             used |= variables(f"{response} ~ {expr}")[1] | {f.strip() for f in factor.split(":")}
-        frame = checked_frame(data, used, response_columns, formula)
+        factors = {f.strip() for _, factor in bars for f in factor.split(":")}
+        frame = checked_frame(data, used, response_columns, formula, factors=factors)
 
         fixed_design = model_matrix(f"{response} ~ {fixed}", frame)
         self.y, self.X, self.fe_names = fixed_design.y, fixed_design.X, fixed_design.names
@@ -706,6 +707,9 @@ def _check_identifiable(terms: list[RandomTerm], n: int) -> None:
 
 def _random_term(expr, factor, response, frame) -> RandomTerm:
     """Evaluate one ``(expr | factor)`` term: its columns with formulae, its factor's levels with pandas."""
+    if expr.replace(" ", "") in ("0", "-1"):
+        raise ValueError(f"random-effect term ({expr} | {factor}) has no columns: write (1 | {factor}) for a random "
+                         f"intercept or (0 + x | {factor}) for a random slope only")
     term = model_matrix(f"{response} ~ {expr}", frame)
     columns, Xt = term.names, term.X
     for name, col in zip(columns, Xt.T):

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from statsmodels.regression import linear_model as sm_ols
 from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
 
-from lmmteach import reml
+from lmmteach import ols, reml
 from lmmteach.data import load_ciproxifan, load_sleepstudy
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -543,3 +543,62 @@ def test_lme4_fixture_was_fitted_on_the_shipped_ciproxifan_data():
     for column in ["id", "part", "Treatment", "WAKE", "NREM", "REM"]:
         np.testing.assert_array_equal(np.asarray(fixture[column], float), np.asarray(shipped[column], float), err_msg=column)
     assert list(fixture["Genotype"].astype(str)) == list(shipped["Genotype"].astype(str))
+
+
+# Bad input through reml.fit: the shared checks of lmmteach.formulas (tested in
+# tests/test_formulas.py) plus the random-effect terms' own.
+
+@pytest.mark.parametrize(
+    "formula, change, words",
+    [
+        ("Reaction ~ Days + (0 | Subject)", {}, "\\(0 \\| Subject\\) has no columns"),
+        ("Reaction ~ Days + (1 | Subject) +", {}, "operator with no term"),
+        ("Reaction ~ Days + (1 | mixed)", {"mixed": lambda s: [1, "a"] * 90}, "'mixed' mixes types"),
+        ("Reaction ~ when + (1 | Subject)", {"when": lambda s: pd.Timestamp("2024-01-01") + pd.to_timedelta(s["Days"], unit="D")},
+         "'when' holds dates"),
+        ("Reaction ~ log(Days) + (1 | Subject)", {}, "'log\\(Days\\)'.*NaN or infinite in 18 row"),
+        ("Reaction ~ Days + (1 | Subject)", {"Reaction": lambda s: s["Reaction"].astype(str)}, "'Reaction' must be numeric"),
+        ("Reaction ~ Days + (1 | Subject)", {"Reaction": lambda s: s["Reaction"] > 300}, "'Reaction' must be numeric.*bool"),
+        ("Reaction ~ Days + (1 | Subject)", {"Reaction": lambda s: pd.Categorical(s["Reaction"].round())}, "must be numeric"),
+        ("Reaction ~ Days + (1 | Subject)", {"Reaction": lambda s: s["Reaction"].where(s.index != 7, np.inf)},
+         "'Reaction' has infinite values \\(rows \\[7\\]\\)"),
+        ("Reaction ~ Days + (1 | Subject)", {"Reaction": 250.0}, "'Reaction' has the same value \\(250\\) in every row"),
+    ],
+)
+def test_bad_input_is_named(sleep, formula, change, words):
+    with pytest.raises(ValueError, match=words):
+        reml.fit(formula, sleep.assign(**change))
+
+
+def test_labels_of_a_grouping_factor_may_be_dates_or_numbers_as_text(sleep):
+    base = reml.fit("Reaction ~ Days + (1 | Subject)", sleep)
+    as_text = reml.fit("Reaction ~ Days + (1 | Subject)", sleep.assign(Subject=sleep["Subject"].astype(str)))
+    as_dates = reml.fit("Reaction ~ Days + (1 | Subject)",
+                        sleep.assign(Subject=pd.Timestamp("2024-01-01") + pd.to_timedelta(sleep["Subject"].cat.codes, unit="D")))
+    assert as_text.criterion == pytest.approx(base.criterion, rel=1e-12)
+    assert as_dates.criterion == pytest.approx(base.criterion, rel=1e-12)
+
+
+def test_nullable_integer_response_is_fitted_as_float(sleep):
+    rounded = sleep.assign(Reaction=sleep["Reaction"].round())
+    as_float = reml.fit("Reaction ~ Days + (1 | Subject)", rounded)
+    as_int = reml.fit("Reaction ~ Days + (1 | Subject)", rounded.assign(Reaction=rounded["Reaction"].astype("Int64")))
+    assert as_int.criterion == pytest.approx(as_float.criterion, rel=1e-12)
+
+
+def test_transformed_terms_are_supported(sleep):
+    fit = reml.fit("log(Reaction) ~ Days + {Days**2} + (1 | Subject)", sleep)
+    by_hand = reml.fit("logR ~ Days + Days2 + (1 | Subject)",
+                       sleep.assign(logR=np.log(sleep["Reaction"]), Days2=sleep["Days"] ** 2))
+    assert fit.criterion == pytest.approx(by_hand.criterion, rel=1e-10)
+    np.testing.assert_allclose(fit.fe_params.to_numpy(), by_hand.fe_params.to_numpy(), rtol=1e-8)
+
+
+def test_boolean_response_is_refused_by_ols_and_reml_alike(sleep):
+    data = sleep.assign(Reaction=sleep["Reaction"] > 300)
+    messages = []
+    for fit in (lambda: ols.fit("Reaction ~ Days", data), lambda: reml.fit("Reaction ~ Days + (1 | Subject)", data)):
+        with pytest.raises(ValueError) as err:
+            fit()
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
