@@ -655,8 +655,11 @@ class MixedModel:
             )
             return best
         for _ in range(2):
+            step = np.linalg.solve(hessian, gradient(best.x)[free])
+            if np.max(np.abs(step)) < 1e-12:
+                break
             x = best.x.copy()
-            x[free] -= np.linalg.solve(hessian, gradient(best.x)[free])
+            x[free] -= step
             value = self.profiled_deviance(x / scale)
             if not value <= best.fun + 1e-12 * abs(best.fun):
                 break
@@ -819,7 +822,7 @@ class MixedLMResult:
             formula=model.formula, method=model.method, fe_params=fe_params, bse=bse, cov_fe=cov_fe,
             var_components=_variance_components(model.terms, labels, factors, sigma2),
             ranef=_ranef_table(model.terms, labels, modes),
-            criterion=float(model.profiled_deviance(theta)), converged=converged,
+            criterion=float(model.profiled_deviance(theta, solution)), converged=converged,
             singular=model.is_singular(theta), theta=theta, sigma=float(np.sqrt(sigma2)), nobs=model.n,
             ngroups={t.factor: t.m for t in model.terms}, fitted=fitted, resid=solution.resid,
         )
