@@ -47,19 +47,19 @@ unit: install
 
 # Re-execute notebooks in place, top to bottom, in a fresh kernel of this environment.
 execute: install
-	$(PY) -m lmmteach.notebooks execute $(NOTEBOOKS)
+	$(PY) -m lmmteach.tools.notebooks execute $(NOTEBOOKS)
 
 # Wall time of every notebook, warm PyTensor cache then cold (an empty cache). Writes nothing.
 bench-notebooks: install
-	$(PY) -m lmmteach.notebooks time $(NOTEBOOKS)
-	$(PY) -m lmmteach.notebooks time --cold $(NOTEBOOKS)
+	$(PY) -m lmmteach.tools.notebooks time $(NOTEBOOKS)
+	$(PY) -m lmmteach.tools.notebooks time --cold $(NOTEBOOKS)
 
 # Regenerate the student notebooks in exercises/ from solutions/ (never edit exercises/ by hand).
 exercises: install
-	$(PY) -m lmmteach.make_exercises
+	$(PY) -m lmmteach.tools.make_exercises
 
 data: install
-	$(PY) -m lmmteach.reconstruct --write
+	$(PY) -m lmmteach.tools.make_data --write
 
 clean-venv:
 	rm -rf $(VENV)

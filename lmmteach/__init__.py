@@ -1,22 +1,22 @@
 """lmmteach: the helper package of lmm-course.
 
-One idea per module:
+The package root holds what the lessons import, one idea per module, in the
+order the course meets them (CONTRIBUTING.md has the full map):
 
-* ``data`` -- the course's data sets, validated; ``reconstruct`` -- how the
-  ciproxifan data were rebuilt from the report's published fits;
-* ``formulas`` -- factors coded for formulae the way R codes them;
-  ``ols`` -- least squares by the normal equations with an R-style summary;
-  ``plots`` -- R's four regression diagnostics, the shrinkage plot;
-  ``pooling`` -- complete, no and partial pooling, the shrinkage explorer;
+* ``data`` -- the course's data sets, validated; ``ciproxifan`` -- the study's
+  design and names; ``reconstruct`` -- how its data were rebuilt;
+* ``formulas`` -- formula + frame -> checked design; ``ols`` -- least squares;
+  ``plots`` -- static figures; ``pooling`` -- complete, no and partial pooling;
 * ``reml`` -- linear mixed models by ML and REML from scratch (lme4's method);
-* ``models`` -- the course's PyMC and Bambi models and a seeded ``sample``;
-  ``compare`` -- the course's Table 1, PSIS-LOO, exact refits and K-fold CV;
-* ``gibbs`` -- the Gibbs sampler of lessons 9-10 (corrected and as published);
-  ``sbc`` -- simulation-based calibration; ``gibbs_explorer`` -- its widget;
-* ``exercises`` -- self-checking exercise questions; ``grade`` -- the
-  instructor's grader; ``make_exercises`` -- exercises generated from solutions;
-* ``notebooks`` -- re-executing and timing notebooks; ``versions`` -- the
-  watermark cell at the end of every notebook.
+* ``models`` -- the course's PyMC and Bambi models; ``crossval`` -- PSIS-LOO,
+  exact refits and K-fold CV; ``tables`` -- Table 1 and the prediction table;
+* ``gibbs`` -- the Gibbs sampler of lessons 9-10 (a package); ``sbc`` --
+  simulation-based calibration; ``explorers`` -- the interactive widgets;
+* ``exercises`` -- self-checking exercise questions (a package);
+  ``versions`` -- the watermark cell at the end of every notebook.
+
+``lmmteach.tools`` holds what lessons never import: the notebook runner, the
+exercise generator, the grader and the data rebuild command.
 """
 
 import warnings as _warnings

@@ -115,7 +115,6 @@ def design(data: pd.DataFrame, *, needs_id: bool = False) -> Design:
     return Design(X=X, y=data[RESPONSE].to_numpy(dtype=float), id_index=id_index, id_levels=id_levels)
 
 
-
 def recordings() -> pd.DataFrame:
     """One row per recording: id, part (1 or 2), Genotype, Treatment (mg/kg)."""
     rows = []

@@ -1,56 +1,32 @@
 """The course's Bayesian models of the ciproxifan data, built one way everywhere.
 
-Every model explains ``WAKE`` by ``Treatment * Genotype`` (genotype ``ko``
-coded 1, wild type ``wt`` the reference), so its four fixed-effect
-coefficients are :data:`COEFS` and lessons, tests and :mod:`lmmteach.compare`
-read the same names. Builders check the frame first (:func:`design`) and raise
-:class:`ModelDataError` (a ``ValueError``) naming the missing column, the NaN
-or the non-categorical ``id`` before anything compiles.
+Lessons 5-8 and 11 fit the same regression, ``WAKE ~ Treatment * Genotype``,
+first without and then with mouse intercepts. Building every model here, from
+one checked design (:func:`lmmteach.ciproxifan.design`, which raises
+:class:`ModelDataError` naming the missing column, the NaN or the
+non-categorical ``id`` before anything compiles), gives every fit the same
+variable names, so tables, plots and cross-validation read them alike:
 
-Builders (each returns a model, not yet sampled):
+* the models: :func:`fixed_effects` (the report's Listings 2 and 3, flat or
+  weak priors), :func:`report_mixed` (its "Bayesian LMM", Listing 5: mouse
+  intercepts with a FIXED scale, nothing learnt about how much mice differ),
+  :func:`hierarchical` (the scale ``sigma_u`` estimated: partial pooling
+  learnt from the data; centred or not, any prior of :data:`SIGMA_U_PRIORS`)
+  and :func:`bambi_hierarchical` (the same model as a Bambi formula, priors
+  stated explicitly);
+* :func:`sample`: a seeded sampler run that also stores the pointwise
+  log-likelihood PSIS-LOO needs, for PyMC and Bambi models alike;
+* :func:`course_posterior`: any of these fits' posterior under the PyMC
+  models' names, Bambi's included;
+* :func:`course_log_lik` and :func:`course_fitted_mean`: held-out
+  log-likelihood and fitted means, the two things :mod:`lmmteach.crossval`
+  and :mod:`lmmteach.tables` need from a fit.
 
-- :func:`fixed_effects` ``(data, *, priors="weak")`` -> ``pm.Model``: the
-  regression of Listings 2 and 3 of the report. ``priors="flat"``: flat
-  ``beta`` and ``sigma`` (the MAP is the OLS estimate); ``"weak"``:
-  ``beta ~ Normal(0, 100)``, ``sigma ~ HalfNormal(10)``.
-- :func:`report_mixed` ``(data, *, u_sd=10.0)`` -> ``pm.Model``: the report's
-  "Bayesian LMM" (Listing 5): subject intercepts ``u ~ Normal(0, u_sd)`` with
-  a FIXED scale, nothing learnt about how much mice differ.
-- :func:`hierarchical` ``(data, *, centered=False, sigma_u_prior="halfnormal")``
-  -> ``pm.Model``: the varying-intercept model that estimates the scale
-  ``sigma_u`` of the subject intercepts (partial pooling learnt from the data),
-  centred (``u ~ Normal(0, sigma_u)``) or non-centred (``u = sigma_u * z``,
-  ``z ~ Normal(0, 1)``). ``sigma_u_prior`` is a key of
-  :data:`SIGMA_U_PRIORS` or a callable ``f(name) -> tensor`` creating it.
-- :func:`bambi_hierarchical` ``(data, *, sigma_u_prior_sd=10.0)`` ->
-  ``bmb.Model``: the same hierarchical model written as
-  ``WAKE ~ Treatment * Genotype + (1 | id)`` with the same priors, stated
-  explicitly (no Bambi defaults, no centring of predictors).
-
-Variables, shared by the PyMC models: ``beta`` (dim ``coef``), ``sigma``,
-``u`` (dim ``id``, every level of the ``id`` category, so a mouse left out of
-a subset keeps its intercept), ``sigma_u`` (hierarchical), ``z_u``
-(non-centred), the observed ``WAKE`` (dim ``obs``) and the data ``X`` (design
-matrix) and ``id_index``. In the Bambi model the names are Bambi's
-(``Intercept``, ``Treatment``, ``Genotype``, ``Treatment:Genotype``,
-``1|id``, ``1|id_sigma``, ``sigma``).
-
-Helpers:
-
-- :func:`design` ``(data, *, needs_id=False)`` -> :class:`Design` (``X``,
-  ``y``, ``id_index``, ``id_levels``, ``coefs``): the validated numbers.
-- :func:`sample` ``(model, *, seed, draws=1000, tune=1000, chains=4,
-  progressbar=None, sampler=None, target_accept=None)`` -> ``az.InferenceData``
-  with the posterior, sample stats, observed data and the pointwise
-  log-likelihood (group ``log_likelihood``, variable ``WAKE``) that PSIS-LOO
-  needs; works for PyMC and Bambi models. The sampler defaults to
-  :data:`DEFAULT_SAMPLER` (chosen from ``benchmarks/samplers.py``).
-- :func:`course_posterior` ``(idata)`` -> ``xarray.Dataset``: the posterior
-  in the PyMC models' names (``beta`` over ``coef``, ``sigma``, ``sigma_u``,
-  ``u`` over ``id``) whichever builder made it, Bambi's included, so tables
-  and plots can put the models side by side.
-- :func:`show_progress` ``(progressbar=None)`` -> ``bool``: ``None`` means on
-  for a person and off when ``CI`` or ``PYTEST_CURRENT_TEST`` is set.
+The PyMC models' variables: ``beta`` (dim ``coef``, the names
+:data:`COEFS`), ``sigma``, ``u`` (dim ``id``, every level of the ``id``
+category, so a mouse left out of a subset keeps its intercept), ``sigma_u``
+(hierarchical), ``z_u`` (non-centred), the observed ``WAKE`` (dim ``obs``) and
+the data ``X`` (design matrix) and ``id_index``.
 """
 
 from __future__ import annotations
@@ -63,12 +39,20 @@ import pandas as pd
 
 from lmmteach.ciproxifan import (BAMBI_FORMULA, BETA_SD, COEFS, FORMULA, RESPONSE, SIGMA_SD, SIGMA_U_SD, Design,
                                  ModelDataError, design)
+from lmmteach.crossval import gaussian_log_lik
+
+__all__ = [
+    "BAMBI_FORMULA", "COEFS", "DEFAULT_SAMPLER", "Design", "FORMULA", "ModelDataError", "SAMPLERS", "SIGMA_U_PRIORS",
+    "bambi_hierarchical", "course_fitted_mean", "course_log_lik", "course_posterior", "design", "fixed_effects",
+    "hierarchical", "report_mixed", "sample", "show_progress",
+]
 
 # nutpie gave about 2-10 times more effective samples per second than PyMC's
 # NUTS on every course model once compiled (benchmarks/samplers.py); "pymc"
 # is kept for comparison and for models nutpie cannot compile.
 DEFAULT_SAMPLER = "nutpie"
 SAMPLERS = ("nutpie", "pymc")
+
 
 def _coords(d: Design) -> dict:
     coords = {"coef": list(d.coefs), "obs": np.arange(len(d.y))}
@@ -203,8 +187,7 @@ def bambi_hierarchical(data: pd.DataFrame, *, sigma_u_prior_sd: float = SIGMA_U_
     same), sigma HalfNormal(10), 1|id ~ Normal(0, sigma_u), sigma_u
     HalfNormal(``sigma_u_prior_sd``). Bambi samples it non-centred.
     """
-    d = design(data, needs_id=True)
-    del d  # validated; Bambi builds its own design from the frame
+    design(data, needs_id=True)  # only to check the frame: Bambi builds its own design from it
     import bambi as bmb
 
     frame = data[[RESPONSE, "Treatment", "Genotype", "id"]].copy()
@@ -267,7 +250,13 @@ def sample(model, *, seed: int, draws: int = 1000, tune: int = 1000, chains: int
 
 
 def course_posterior(idata):
-    """The posterior under the course's names, for PyMC and Bambi fits alike."""
+    """The posterior under the PyMC models' names, for PyMC and Bambi fits alike.
+
+    ``beta`` over ``coef``, ``sigma``, ``sigma_u`` and ``u`` over ``id`` (those
+    the fit has). A Bambi fit names them ``Intercept``, ``Treatment``,
+    ``Genotype``, ``Treatment:Genotype``, ``sigma``, ``1|id_sigma`` and
+    ``1|id``; they are renamed here once, so no table or plot needs a mapping.
+    """
     import xarray as xr
 
     post = idata.posterior
@@ -278,16 +267,14 @@ def course_posterior(idata):
     for name in ("Intercept", "Treatment", "Genotype", "Treatment:Genotype"):
         if name not in post:
             raise ValueError(f"posterior has no variable {name!r}: not a course model fit")
-        draws = post[name]
-        extra = [dim for dim in draws.dims if dim not in ("chain", "draw")]
-        parts.append(draws.squeeze(extra, drop=True) if extra else draws)
+        parts.append(post[name].squeeze(_non_sample_dims(post[name]), drop=True))
     beta = xr.concat(parts, dim="coef").assign_coords(coef=list(COEFS)).transpose("chain", "draw", "coef")
     out = xr.Dataset({"beta": beta, "sigma": post["sigma"]})
     if "1|id_sigma" in post:
         out["sigma_u"] = post["1|id_sigma"]
     if "1|id" in post:
         u = post["1|id"]
-        factor_dim = [dim for dim in u.dims if dim not in ("chain", "draw")][0]
+        factor_dim = _non_sample_dims(u)[0]
         out["u"] = u.rename({factor_dim: "id"}).assign_coords(id=[str(level) for level in u[factor_dim].values])
     return out
 
@@ -296,7 +283,65 @@ def _is_bambi(model) -> bool:
     return type(model).__module__.startswith("bambi")
 
 
-__all__ = [
-    "BAMBI_FORMULA", "COEFS", "DEFAULT_SAMPLER", "Design", "FORMULA", "ModelDataError", "SIGMA_U_PRIORS",
-    "bambi_hierarchical", "course_posterior", "design", "fixed_effects", "hierarchical", "report_mixed", "sample", "show_progress",
-]
+def _non_sample_dims(draws) -> list[str]:
+    """The dimensions of a posterior variable other than chain and draw."""
+    return [dim for dim in draws.dims if dim not in ("chain", "draw")]
+
+
+def _draws(post, name: str) -> np.ndarray:
+    """Draws of ``name`` with chains and draws flattened into the first axis."""
+    if name not in post:
+        raise ValueError(f"the posterior has no variable {name!r}; it has {list(post.data_vars)}")
+    return post[name].stack(__s__=("chain", "draw")).transpose("__s__", *_non_sample_dims(post[name])).values
+
+
+def _fixed_part(post, data: pd.DataFrame) -> tuple[Design, np.ndarray]:
+    """The checked design of ``data`` and the draws of ``X beta``, shape ``(draws, rows)``."""
+    d = design(data, needs_id="u" in post)
+    coefs = [str(c) for c in post["beta"].coords["coef"].values]
+    if coefs != list(d.coefs):
+        raise ValueError(f"posterior coefficients {coefs} do not match the design {list(d.coefs)}")
+    return d, _draws(post, "beta") @ d.X.T
+
+
+def _intercept_columns(post, ids) -> list[int | None]:
+    """The column of ``u`` holding each row's mouse intercept; None for a mouse the fit never saw."""
+    column = {str(label): j for j, label in enumerate(post["u"].coords["id"].values)}
+    return [column.get(str(label)) for label in ids]
+
+
+def course_log_lik(idata, test: pd.DataFrame, u_sd: float | None = None) -> np.ndarray:
+    """Held-out log-likelihood of ``test``, shape ``(draws, len(test))``, under a fit of this module's models.
+
+    The ``log_lik`` that :func:`lmmteach.crossval.kfold` and
+    :func:`lmmteach.crossval.reloo` need. A test mouse the fit has no
+    intercept for gets its intercept integrated out: with scale ``sigma_u``
+    (hierarchical model) or the fixed ``u_sd`` (the report's model; default
+    :data:`~lmmteach.ciproxifan.SIGMA_U_SD`, its prior).
+    """
+    post = course_posterior(idata)
+    d, mu = _fixed_part(post, test)
+    sigma = _draws(post, "sigma")
+    if "u" not in post:
+        return gaussian_log_lik(mu, d.y, sigma)
+    u_draws = _draws(post, "u")
+    columns = _intercept_columns(post, test["id"])
+    u = np.column_stack([u_draws[:, j] if j is not None else np.full(len(sigma), np.nan) for j in columns])
+    if "sigma_u" in post:
+        scale = _draws(post, "sigma_u")
+    else:
+        scale = SIGMA_U_SD if u_sd is None else u_sd
+    return gaussian_log_lik(mu, d.y, sigma, u, sigma_u=scale)
+
+
+def course_fitted_mean(idata, data: pd.DataFrame) -> np.ndarray:
+    """Posterior mean of ``mu`` for each row of ``data``: the fixed part plus the mouse's intercept."""
+    post = course_posterior(idata)
+    _, mu = _fixed_part(post, data)
+    if "u" in post:
+        columns = _intercept_columns(post, data["id"])
+        missing = sorted({str(label) for label, j in zip(data["id"], columns) if j is None})
+        if missing:
+            raise ValueError(f"the fit has no intercept for mouse/mice {missing}")
+        mu = mu + _draws(post, "u")[:, columns]
+    return mu.mean(axis=0)

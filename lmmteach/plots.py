@@ -1,4 +1,4 @@
-"""Plots the lessons share: R's four regression diagnostics, and a shrinkage plot.
+"""Static figures the lessons share: R's four regression diagnostics, a shrinkage plot, SBC rank histograms.
 
 ``regression_diagnostics(result)`` draws, in one figure, what R's
 ``plot(lm_fit)`` draws: residuals vs fitted (with a lowess smoother), a normal
@@ -9,6 +9,11 @@ are labelled with their row number.
 ``shrinkage_plot(no_pool, partial_pool, sizes, pooled)`` draws each group's
 own estimate (open circle), its partial-pooling estimate (filled), an arrow
 between them, point areas by group size, and the complete-pooling line.
+
+``rank_histograms(sbc_result)`` draws the ranks of a simulation-based
+calibration (:mod:`lmmteach.sbc`) with the band a uniform histogram stays in.
+
+The interactive explorers live in :mod:`lmmteach.explorers`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["regression_diagnostics", "shrinkage_plot", "diagnostic_quantities"]
+__all__ = ["regression_diagnostics", "shrinkage_plot", "diagnostic_quantities", "rank_histograms"]
 
 COOK_LEVELS = (0.5, 1.0)
 
@@ -208,3 +213,28 @@ def shrinkage_plot(no_pool, partial_pool, sizes, pooled, *, x="size", ax=None,
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(loc="best", fontsize=8, markerscale=0.6)
     return ax
+
+
+def rank_histograms(result, bins: int = 20, axes=None, color="C0"):
+    """Rank histograms of an SBC result (:class:`lmmteach.sbc.SBCResult`), one panel per parameter.
+
+    Each panel shades the band that 99 % of bin counts fall in when the ranks
+    are uniform (the sampler is calibrated). Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(result.ranks.columns), figsize=(4 * len(result.ranks.columns), 3), sharey=True)
+    axes = np.atleast_1d(axes)
+    n_sims = len(result.ranks)
+    lo, hi = stats.binom(n_sims, 1 / bins).ppf([0.005, 0.995])
+    edges = np.linspace(0, result.L + 1, bins + 1)
+    for ax, name in zip(axes, result.ranks.columns):
+        ax.axhspan(lo, hi, color="0.85", label="99 % band if uniform")
+        ax.axhline(n_sims / bins, color="0.5", lw=1)
+        ax.hist(result.ranks[name], bins=edges, color=color, edgecolor="white")
+        ax.set_title(f"{name} ({result.variant})")
+        ax.set_xlabel(f"rank of the true value among {result.L} draws")
+    axes[0].set_ylabel("data sets")
+    axes[0].legend(loc="upper center", fontsize=8)
+    return axes

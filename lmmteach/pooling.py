@@ -14,8 +14,8 @@ e_ij ~ N(0, sigma_e^2). Three ways to estimate group j's mean:
   own mean) is pulled strongly towards mu. Given the variances these are the
   conditional modes ("BLUPs") of a mixed model, with mu its GLS estimate.
 
-``shrinkage_explorer()`` wraps :func:`shrinkage_state` (plain Python) in an
-ipywidgets explorer with sliders for the group size and the variance ratio.
+The shrinkage explorer of lesson 2 is in :mod:`lmmteach.explorers`, the
+shrinkage plot in :mod:`lmmteach.plots`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "group_summary", "complete_pooling", "no_pooling", "shrinkage_weight", "gls_mean",
-    "partial_pooling", "random_intercepts", "pooling_table", "shrinkage_state", "draw_shrinkage_state",
-    "shrinkage_explorer",
+    "group_summary", "complete_pooling", "no_pooling", "shrinkage_weight", "shrink", "gls_mean",
+    "partial_pooling", "random_intercepts", "pooling_table",
 ]
 
 
@@ -90,6 +89,11 @@ def shrinkage_weight(n, sigma_e2, sigma_u2):
     return n * sigma_u2 / (n * sigma_u2 + sigma_e2)
 
 
+def shrink(own_mean, mu, weight):
+    """The partial-pooling estimate w * own_mean + (1 - w) * mu, written mu + w (own_mean - mu)."""
+    return mu + weight * (own_mean - mu)
+
+
 def gls_mean(y, groups, sigma_e2, sigma_u2) -> float:
     """The population mean's GLS estimate: group means weighted by 1/(sigma_u^2 + sigma_e^2/n_j)."""
     _check_variances(sigma_e2, sigma_u2)
@@ -104,7 +108,7 @@ def partial_pooling(y, groups, sigma_e2, sigma_u2, mu=None) -> pd.Series:
     if mu is None:
         mu = gls_mean(y, groups, sigma_e2, sigma_u2)
     w = shrinkage_weight(summary["n"].to_numpy(), sigma_e2, sigma_u2)
-    return pd.Series(mu + w * (summary["mean"].to_numpy() - mu), index=summary.index, name="partial_pooling")
+    return pd.Series(shrink(summary["mean"].to_numpy(), mu, w), index=summary.index, name="partial_pooling")
 
 
 def random_intercepts(resid, groups, sigma_e2, sigma_u2) -> pd.Series:
@@ -126,84 +130,9 @@ def pooling_table(y, groups, sigma_e2, sigma_u2) -> pd.DataFrame:
             "n": summary["n"],
             "no_pooling": summary["mean"],
             "weight": w,
-            "partial_pooling": mu + w * (summary["mean"] - mu),
+            "partial_pooling": shrink(summary["mean"], mu, w),
             "complete_pooling": complete_pooling(y),
         },
         index=summary.index,
     )
 
-
-def shrinkage_state(group_size: int, variance_ratio: float, group_mean: float = 1.0,
-                    population_mean: float = 0.0, max_size: int = 50) -> dict:
-    """Everything the shrinkage explorer draws, as plain numbers.
-
-    ``variance_ratio`` is sigma_u^2 / sigma_e^2 (sigma_e^2 is fixed at 1).
-    Returns the weight on the group's own mean, the partial-pooling estimate of
-    a group whose sample mean is ``group_mean``, and the weight curve over
-    group sizes 1..``max_size``.
-    """
-    if int(group_size) != group_size or group_size < 1:
-        raise ValueError(f"group_size must be a whole number >= 1, got {group_size}")
-    if not np.isfinite(variance_ratio) or variance_ratio <= 0:
-        raise ValueError(f"variance_ratio must be > 0, got {variance_ratio}")
-    if max_size < group_size:
-        raise ValueError(f"max_size ({max_size}) must be at least group_size ({group_size})")
-    sizes = np.arange(1, max_size + 1)
-    curve = shrinkage_weight(sizes, 1.0, variance_ratio)
-    weight = float(shrinkage_weight(group_size, 1.0, variance_ratio))
-    return {
-        "group_size": int(group_size),
-        "variance_ratio": float(variance_ratio),
-        "weight": weight,
-        "estimate": population_mean + weight * (group_mean - population_mean),
-        "group_mean": float(group_mean),
-        "population_mean": float(population_mean),
-        "half_weight_size": 1.0 / variance_ratio,  # n at which w = 1/2: n sigma_u^2 = sigma_e^2
-        "sizes": sizes,
-        "curve": curve,
-    }
-
-
-def draw_shrinkage_state(state: dict, fig=None):
-    """Draw one :func:`shrinkage_state`: the weight curve, and the shrunk estimate."""
-    import matplotlib.pyplot as plt
-
-    if fig is None:
-        fig = plt.figure(figsize=(9, 3.6))
-    fig.clear()
-    ax_curve, ax_est = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
-    ax_curve.plot(state["sizes"], state["curve"], color="C0")
-    ax_curve.plot([state["group_size"]], [state["weight"]], "o", color="C3", markersize=8)
-    ax_curve.axhline(0.5, color="grey", lw=0.8, ls=":")
-    ax_curve.set(xlabel="group size $n_j$", ylabel="weight on the group's own mean $w_j$", ylim=(0, 1.02),
-                 title=f"$\\sigma_u^2/\\sigma_e^2$ = {state['variance_ratio']:.3g}:  w = {state['weight']:.2f}")
-    ax_est.axhline(state["population_mean"], color="k", lw=1, label="population mean")
-    ax_est.plot([0], [state["group_mean"]], "o", mfc="white", color="C0", markersize=9, label="no pooling")
-    ax_est.plot([1], [state["estimate"]], "o", color="C3", markersize=9, label="partial pooling")
-    ax_est.annotate("", xy=(1, state["estimate"]), xytext=(0, state["group_mean"]),
-                    arrowprops={"arrowstyle": "->", "color": "grey"})
-    lo = min(state["population_mean"], state["group_mean"])
-    hi = max(state["population_mean"], state["group_mean"])
-    pad = 0.15 * (hi - lo or 1)
-    ax_est.set(xlim=(-0.5, 1.5), ylim=(lo - pad, hi + pad), xticks=[0, 1],
-               xticklabels=["own mean", "shrunk"], ylabel="estimate of the group mean", title="one group")
-    ax_est.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def shrinkage_explorer(group_size: int = 5, variance_ratio: float = 0.2):
-    """An ipywidgets explorer: move the group size and the variance ratio, watch the shrinkage."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    def show(group_size, log10_ratio):   # returns None, so interactive displays only the figure
-        draw_shrinkage_state(shrinkage_state(group_size, 10.0**log10_ratio), plt.figure(figsize=(9, 3.6)))
-        plt.show()
-
-    return widgets.interactive(
-        show,
-        group_size=widgets.IntSlider(value=group_size, min=1, max=50, description="group size"),
-        log10_ratio=widgets.FloatSlider(value=float(np.log10(variance_ratio)), min=-2, max=2, step=0.1,
-                                        description="log10 σu²/σe²"),
-    )

@@ -27,21 +27,24 @@ unbalanced directions carry the slack. That is why the five rows printed in
 the report's Figure 4 cannot be imposed as well: with them the conditions have
 no solution. The id numbers are ours.
 
-Run ``python -m lmmteach.reconstruct --write`` to rebuild
-``datasets/ciproxifan.csv``; ``--check`` compares with the shipped file.
+``python -m lmmteach.tools.make_data --write`` rebuilds
+``datasets/ciproxifan.csv`` with :func:`reconstruct_ciproxifan` and
+:func:`to_csv_text`; ``--check`` compares with the shipped file.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from lmmteach import ciproxifan
+
+__all__ = [
+    "OLS_ESTIMATES", "OLS_RESIDUAL_DF", "OLS_RESIDUAL_SE", "REML_FIXED_EFFECTS", "REML_VAR_ID", "REML_VAR_RESIDUAL",
+    "SEED", "reconstruct_ciproxifan", "to_csv_text",
+]
 
 SEED = 20220202  # the report's date: any fixed integer would do
 
@@ -124,29 +127,3 @@ def to_csv_text(frame: pd.DataFrame) -> str:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, float_format=f"%.{DECIMALS}f", lineterminator="\n")
     return buffer.getvalue()
-
-
-def main(argv=None) -> int:
-    from lmmteach.data import DATA_DIR
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="write datasets/ciproxifan.csv")
-    parser.add_argument("--check", action="store_true", help="compare with the shipped CSV")
-    args = parser.parse_args(argv)
-    text = to_csv_text(reconstruct_ciproxifan())
-    target = Path(DATA_DIR) / "ciproxifan.csv"
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    if args.write:
-        target.write_text(text)
-        print(f"wrote {target} (sha256 {digest})")
-    if args.check:
-        same = target.exists() and target.read_text() == text
-        print(f"{target}: {'identical to' if same else 'DIFFERS from'} the regenerated data")
-        return 0 if same else 1
-    if not (args.write or args.check):
-        print(text, end="")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,8 +8,9 @@ uniform on 0..L whatever the prior. A sampler that is too wide gives ranks
 piled in the middle, one that is too narrow piles them at both ends, one that
 is biased piles them at one end.
 
-All simulated data sets run at once: :func:`lmmteach.gibbs._run` treats each
-as its own chain, so a calibration study takes a fraction of a second.
+All simulated data sets run at once: :func:`lmmteach.gibbs.sample_many` runs
+one chain per data set, so a calibration study takes a fraction of a second.
+The rank histograms are drawn by :func:`lmmteach.plots.rank_histograms`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lmmteach import gibbs
+from lmmteach.gibbs.checks import check_prior
+from lmmteach.gibbs.sampler import sample_many
+
+__all__ = ["PARAMETERS", "SBCResult", "simulate_datasets", "run", "uniformity_test"]
 
 PARAMETERS = ("sigma2_x", "sigma2_e")
 
@@ -59,21 +63,16 @@ def run(variant: str = "corrected", *, n_sims: int = 500, n: int = 10, m: int = 
     from. Each data set's chain starts at the note's initial values, runs
     ``burn`` iterations and keeps every ``thin``-th of the next ``L * thin``.
     """
-    if variant not in gibbs.VARIANTS:
-        raise ValueError(f"variant must be one of {gibbs.VARIANTS}, got {variant!r}")
     for name, value, low in (("n_sims", n_sims, 2), ("n", n, 2), ("m", m, 2), ("L", L, 1), ("thin", thin, 1), ("burn", burn, 0)):
         if not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    prior_x = gibbs._check_prior(prior_x, "prior_x")
-    prior_e = gibbs._check_prior(prior_e, "prior_e")
+    prior_x = check_prior(prior_x, "prior_x")   # checked before the prior is drawn from
+    prior_e = check_prior(prior_e, "prior_e")
 
     rng = np.random.default_rng(seed)
     W, truth = simulate_datasets(n_sims, n, m, prior_x, prior_e, rng)
-    init = gibbs.initial_values(W)
-    out = gibbs._run(W, draws=burn + L * thin, burn=burn, thin=thin, prior_x=prior_x, prior_e=prior_e,
-                     mean=None, variant=variant, rng=rng, keep_x=False,
-                     init_sigma2_x=np.maximum(init["sigma2_x"], 1e-8),
-                     init_sigma2_e=np.maximum(init["sigma2_e"], 1e-8))
+    out = sample_many(W, draws=burn + L * thin, burn=burn, thin=thin, seed=rng, prior_x=prior_x, prior_e=prior_e,
+                      variant=variant)
     ranks = pd.DataFrame({p: (out[p] < truth[p].to_numpy()[:, None]).sum(axis=1) for p in PARAMETERS})
     settings = dict(n_sims=n_sims, n=n, m=m, prior_x=prior_x, prior_e=prior_e, thin=thin, burn=burn, seed=seed)
     return SBCResult(ranks=ranks, truth=truth, L=L, variant=variant, settings=settings)
@@ -93,23 +92,3 @@ def uniformity_test(ranks: pd.DataFrame, L: int, bins: int = 20) -> pd.DataFrame
         rows.append({"parameter": name, "chi2": float(chi2), "df": bins - 1, "p_value": float(p)})
     return pd.DataFrame(rows).set_index("parameter")
 
-
-def plot_ranks(result: SBCResult, bins: int = 20, axes=None, color="C0"):
-    """Rank histograms, one panel per parameter, with the 99 % band of counts expected under uniformity."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, len(result.ranks.columns), figsize=(4 * len(result.ranks.columns), 3), sharey=True)
-    axes = np.atleast_1d(axes)
-    n_sims = len(result.ranks)
-    lo, hi = stats.binom(n_sims, 1 / bins).ppf([0.005, 0.995])
-    edges = np.linspace(0, result.L + 1, bins + 1)
-    for ax, name in zip(axes, result.ranks.columns):
-        ax.axhspan(lo, hi, color="0.85", label="99 % band if uniform")
-        ax.axhline(n_sims / bins, color="0.5", lw=1)
-        ax.hist(result.ranks[name], bins=edges, color=color, edgecolor="white")
-        ax.set_title(f"{name} ({result.variant})")
-        ax.set_xlabel(f"rank of the true value among {result.L} draws")
-    axes[0].set_ylabel("data sets")
-    axes[0].legend(loc="upper center", fontsize=8)
-    return axes

@@ -7,8 +7,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from lmmteach.exercises import SETS, core, ex01, ex02, ex03, ex04, ex05
-from lmmteach.notebooks import run
+from lmmteach.exercises import SETS, _reference, ex01, ex02, ex03, ex04, ex05, protocol, questions
+from lmmteach.tools.notebooks import run
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = {"ex01": ex01, "ex02": ex02, "ex03": ex03, "ex04": ex04, "ex05": ex05}
@@ -96,7 +96,7 @@ def _pymc_model(kind):
     """Small PyMC models with known mistakes (built, never sampled)."""
     import pymc as pm
 
-    X, y, idx = ex03.design()
+    X, y, idx = _reference.design_arrays()
     with pm.Model() as model:
         beta = pm.Normal("beta", 0, 10 if kind == "sd10" else 100, shape=3 if kind == "additive" else 4)
         sigma = pm.HalfNormal("sigma", 10)
@@ -115,7 +115,7 @@ def _pymc_model(kind):
 def _idata(groups=("posterior", "log_likelihood"), chains=4):
     import arviz as az
 
-    mean, sd = ex03.beta_moments()
+    mean, sd = _reference.beta_moments()
     rng = np.random.default_rng(1)
     beta = mean + sd * rng.normal(size=(chains, 300, 4))
     data = {"posterior": {"beta": beta, "sigma": rng.normal(8.5, 1, (chains, 300))},
@@ -219,7 +219,7 @@ def test_wrong_answers_get_the_intended_message(question, answer, expected, phra
 def test_messages_never_reveal_the_expected_value():
     for module in MODULES.values():
         for q in module.QUESTIONS:
-            if isinstance(q, core.NumericQuestion):
+            if isinstance(q, questions.NumericQuestion):
                 expected = float(q.expected())
                 for wrong in (expected * 1.5, expected * 1.001 + 1e-3, -1.0):
                     message = q.check(wrong, quiet=True).message
@@ -265,21 +265,21 @@ def test_q3_tolerance_is_monte_carlo_error_and_accepts_a_correct_short_run():
 
 def test_grading_records_are_signed(tmp_path, monkeypatch):
     path = tmp_path / "r.jsonl"
-    monkeypatch.setattr(core, "_GRADE_FILE", str(path))
-    monkeypatch.setattr(core, "_GRADE_KEY", b"k" * 32)
+    monkeypatch.setattr(protocol, "_GRADE_FILE", str(path))
+    monkeypatch.setattr(protocol, "_GRADE_KEY", b"k" * 32)
     ex01.q7.check("b", quiet=True)
     import json
 
     entry = json.loads(path.read_text())
-    assert entry["status"] == "correct" and entry["sig"] == core.sign(entry, b"k" * 32)
-    assert entry["sig"] != core.sign(entry, b"x" * 32)
+    assert entry["status"] == "correct" and entry["sig"] == protocol.sign(entry, b"k" * 32)
+    assert entry["sig"] != protocol.sign(entry, b"x" * 32)
 
 
 def test_exact_posteriors_agree_with_the_report_and_a_long_iid_check():
     """The grid posterior behind ex03/ex04 matches Listing 3 (within its MC error) and the flat-prior t posterior."""
-    mean, sd = ex03.beta_moments()
+    mean, sd = _reference.beta_moments()
     assert np.allclose(mean, [44.44, 2.97, -0.42, -0.10], atol=3 * np.array([0.07, 0.01, 0.10, 0.02]) + 0.15)
     assert np.allclose(sd, [2.85, 0.51, 4.05, 0.73], rtol=0.05)
-    assert ex03.sigma_moments()[0] == pytest.approx(8.51, abs=0.06)  # Listing 3: 8.51, se_mean 0.02
-    assert 0 < ex04.sigma_u_moments()[0] < 10 and ex04.sigma_u_moments()[1] > 1
+    assert _reference.sigma_moments()[0] == pytest.approx(8.51, abs=0.06)  # Listing 3: 8.51, se_mean 0.02
+    assert 0 < _reference.sigma_u_moments()[0] < 10 and _reference.sigma_u_moments()[1] > 1
     assert ex04._elpd_fixed() == pytest.approx(-119.3, abs=0.6)  # Listing 6 (Stan, PSIS): -119.3

@@ -1,4 +1,4 @@
-"""Tests of lmmteach.gibbs: the conditionals, the fast engine, the published variant, the scenarios."""
+"""Tests of the lmmteach.gibbs package: the conditionals, the fast engine, the published variant, the scenarios."""
 
 import arviz as az
 import numpy as np
@@ -238,3 +238,36 @@ def test_pymc_model_has_the_same_joint_density():
     X1, X2 = W.mean(axis=1), W.mean(axis=1) * 0.5
     diff_pymc = logp(point(4.0, 2.0, X1)) - logp(point(1.5, 5.0, X2))
     assert diff_pymc == pytest.approx(by_hand(4.0, 2.0, X1) - by_hand(1.5, 5.0, X2), rel=1e-8)
+
+
+# --- one engine: sample_many (what SBC runs), the table of variants, no threads at import
+
+def test_sample_many_runs_the_same_chain_as_sample(w2):
+    one = gibbs.sample(w2, draws=400, burn=100, chains=1, seed=3, keep_x=False, variant="published")
+    alone = gibbs.sample_many(w2[None], draws=400, burn=100, seed=3, variant="published")
+    np.testing.assert_array_equal(alone["sigma2_x"][0], one.posterior["sigma2_x"].values[0])
+    many = gibbs.sample_many(np.stack([w2, 3 * w2]), draws=400, burn=100, seed=3, keep_x=True)
+    assert many["sigma2_x"].shape == many["sigma2_e"].shape == (2, 300) and many["X"].shape == (2, 300, 100)
+    assert many["sigma2_e"][1].mean() > 4 * many["sigma2_e"][0].mean()   # each chain sees its own data set
+    with pytest.raises(ValueError, match="3-d"):
+        gibbs.sample_many(w2, draws=10, burn=0)
+    with pytest.raises(ValueError, match="variant"):
+        gibbs.sample_many(w2[None], draws=10, burn=0, variant="fixed")
+
+
+def test_x_conditional_uses_the_variant_table():
+    for name, rule in gibbs.VARIANTS.items():
+        _, var = gibbs.x_conditional(np.array([1.0, 2.0, 4.0]), 7.0, 0.5, variant=name)
+        assert var == pytest.approx(1 / rule.precision(7.0, 0.5, 3))
+    with pytest.raises(ValueError, match="variant"):
+        gibbs.x_conditional(np.array([1.0, 2.0]), 1.0, 1.0, variant="fixed")
+
+
+def test_importing_the_sampler_starts_no_threads():
+    import subprocess
+    import sys
+
+    code = ("import threading, lmmteach.gibbs as g; from lmmteach.gibbs import sampler; "
+            "assert threading.active_count() == 1, threading.enumerate(); "
+            "assert sampler._normal_pool.cache_info().currsize == 0")
+    subprocess.run([sys.executable, "-c", code], check=True)

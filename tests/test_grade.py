@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lmmteach import grade
+from lmmteach.tools import grade
 
 CASES = Path(__file__).parent / "grader_cases"
 TIMEOUT = 12  # seconds per notebook: the looping case costs exactly this
@@ -110,7 +110,7 @@ def test_command_line_writes_csv_and_summary(tmp_path):
     shutil.copy(CASES / "not_json.ipynb", submissions / "bob.ipynb")
     out = tmp_path / "grades.csv"
     (tmp_path / "guarded").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "lmmteach.grade", str(submissions), "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "lmmteach.tools.grade", str(submissions), "--out", str(out),
                            "--timeout", "60", "--protect", str(tmp_path / "guarded")],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lmmteach import make_exercises as mk
+from lmmteach.tools import make_exercises as mk
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,12 +1,14 @@
-"""Unit tests of lmmteach.models: input checks, model structure, MAP = OLS, sampling helper."""
+"""Unit tests of lmmteach.models: input checks, model structure, MAP = OLS, sampling, the adapters for crossval."""
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
 import statsmodels.formula.api as smf
+from scipy.stats import norm
 
-from lmmteach import models
+from lmmteach import crossval, models
 from lmmteach.data import load_ciproxifan
 
 
@@ -125,3 +127,64 @@ def test_bambi_model_matches_pymc_priors_and_names(wake):
     priors = {name: term.prior for name, term in model.components["mu"].common_terms.items()}
     assert priors["Genotype"].args["sigma"] == models.BETA_SD
     assert model.components["mu"].intercept_term.prior.args["sigma"] == models.BETA_SD
+
+
+def course_idata():
+    """A hand-made posterior with the variable names of lmmteach.models (no sampling)."""
+    rng = np.random.default_rng(3)
+    c, s = 2, 2000
+    return az.from_dict(
+        posterior={
+            "beta": rng.normal([40.0, 3.0, 0.0, 0.0], 0.5, size=(c, s, 4)),
+            "sigma": np.abs(rng.normal(8.0, 0.3, (c, s))),
+            "sigma_u": np.abs(rng.normal(3.0, 0.3, (c, s))),
+            "u": rng.normal([5.0, -5.0], 0.2, size=(c, s, 2)),
+        },
+        coords={"coef": ["Intercept", "Treatment", "Genotype[ko]", "Treatment:Genotype[ko]"], "id": ["1", "2"]},
+        dims={"beta": ["coef"], "u": ["id"]},
+    )
+
+
+def test_course_log_lik_uses_known_intercepts_and_integrates_out_new_mice():
+    idata = course_idata()
+    test = pd.DataFrame({"WAKE": [48.0, 48.0, 48.0], "Treatment": [3.0, 3.0, 3.0],
+                         "Genotype": pd.Categorical(["wt"] * 3, categories=["wt", "ko"]),
+                         "id": pd.Categorical(["1", "2", "9"])})
+    elpd = crossval.pointwise_elpd(models.course_log_lik(idata, test))
+    # mu = 40 + 3*3 = 49; mouse 1 (+5) is predicted at 54, mouse 2 (-5) at 44, unseen mouse 9 at 49 with sd ~ sqrt(8^2+3^2)
+    assert elpd[0] == pytest.approx(norm.logpdf(48, 54, 8), abs=0.03)
+    assert elpd[1] == pytest.approx(norm.logpdf(48, 44, 8), abs=0.03)
+    assert elpd[2] == pytest.approx(norm.logpdf(48, 49, np.sqrt(64 + 9)), abs=0.03)
+    fitted = models.course_fitted_mean(idata, test.iloc[:2])
+    np.testing.assert_allclose(fitted, [54, 44], atol=0.05)
+    with pytest.raises(ValueError, match="no intercept for mouse"):
+        models.course_fitted_mean(idata, test)
+    with pytest.raises(ValueError, match="missing column"):
+        models.course_log_lik(idata, test.drop(columns="Treatment"))
+
+
+def test_kfold_of_the_flat_prior_regression_matches_the_student_t_predictive(wake):
+    """End to end with PyMC: models.fixed_effects + models.sample + course_log_lik + kfold.
+
+    With flat priors on beta and sigma, the predictive density of a held-out row is a
+    Student t with n - p - 1 degrees of freedom, location x'b and scale
+    sqrt(RSS / (n - p - 1) * (1 + x'(X'X)^-1 x)), b the least-squares fit to the training rows.
+    """
+    from scipy.stats import t as student_t
+
+    def fit(train):
+        return models.sample(models.fixed_effects(train, priors="flat"), seed=4, draws=1500, tune=300,
+                             chains=1, sampler="pymc", progressbar=False)
+
+    result = crossval.kfold(wake, fit, models.course_log_lik, k=3, seed=1, group="id")
+    expected = np.empty(len(wake))
+    for f in range(3):
+        train, test = models.design(wake[result.folds != f]), models.design(wake[result.folds == f])
+        b, rss, *_ = np.linalg.lstsq(train.X, train.y, rcond=None)
+        nu = len(train.y) - train.X.shape[1] - 1
+        lev = np.einsum("ij,jk,ik->i", test.X, np.linalg.inv(train.X.T @ train.X), test.X)
+        expected[result.folds == f] = student_t.logpdf(test.y, nu, test.X @ b, np.sqrt(rss[0] / nu * (1 + lev)))
+    # Monte Carlo error: ~0.02 for typical rows, up to ~0.1 for rows in the tail of their predictive
+    np.testing.assert_allclose(result.pointwise, expected, atol=0.25)
+    assert np.median(np.abs(result.pointwise - expected)) < 0.05
+    assert result.elpd == pytest.approx(expected.sum(), abs=0.6)

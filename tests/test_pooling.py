@@ -72,6 +72,7 @@ def test_complete_and_no_pooling_and_table():
     lo = np.minimum(table["no_pooling"], mu)
     hi = np.maximum(table["no_pooling"], mu)
     assert np.all((table["partial_pooling"] >= lo) & (table["partial_pooling"] <= hi))
+    assert pooling.shrink(3.0, 1.0, 0.25) == pytest.approx(1.5) and pooling.shrink(3.0, 1.0, 0.0) == 1.0
 
 
 def test_bad_input():
@@ -89,33 +90,3 @@ def test_bad_input():
     with pytest.raises(ValueError, match="numeric"):
         pooling.no_pooling(["x", "y", "z"], g)
 
-
-def test_shrinkage_state_is_plain_python():
-    state = pooling.shrinkage_state(group_size=4, variance_ratio=0.25, group_mean=2.0, population_mean=1.0)
-    assert state["weight"] == pytest.approx(0.5)            # n sigma_u^2 = sigma_e^2 at n = 1/ratio = 4
-    assert state["half_weight_size"] == pytest.approx(4.0)
-    assert state["estimate"] == pytest.approx(1.5)
-    assert len(state["sizes"]) == len(state["curve"]) == 50
-    assert state["curve"][3] == pytest.approx(state["weight"])
-    assert np.all(np.diff(state["curve"]) > 0)
-    with pytest.raises(ValueError, match="group_size"):
-        pooling.shrinkage_state(0, 1.0)
-    with pytest.raises(ValueError, match="variance_ratio"):
-        pooling.shrinkage_state(3, 0.0)
-
-
-def test_explorer_widget_builds_and_draws():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import ipywidgets as widgets
-
-    explorer = pooling.shrinkage_explorer(group_size=7, variance_ratio=0.1)
-    assert isinstance(explorer, widgets.interactive)
-    sliders = {w.description: w for w in explorer.children if isinstance(w, (widgets.IntSlider, widgets.FloatSlider))}
-    assert sliders["group size"].value == 7
-    assert sliders["log10 σu²/σe²"].value == pytest.approx(-1.0)
-    fig = pooling.draw_shrinkage_state(pooling.shrinkage_state(7, 0.1))
-    assert len(fig.axes) == 2 and "w = 0.41" in fig.axes[0].get_title()
-    plt.close("all")

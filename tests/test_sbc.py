@@ -1,4 +1,4 @@
-"""Tests of lmmteach.sbc: the corrected sampler is calibrated, the published one is not."""
+"""Tests of lmmteach.sbc (and its plot, lmmteach.plots.rank_histograms): the corrected sampler is calibrated, the published one is not."""
 
 import matplotlib
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmmteach import sbc
+from lmmteach import plots, sbc
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +66,8 @@ def test_bad_settings(kwargs, match):
         sbc.run(**kwargs)
 
 
-def test_plot_ranks(corrected):
-    axes = sbc.plot_ranks(corrected)
+def test_rank_histograms(corrected):
+    axes = plots.rank_histograms(corrected)
     assert len(axes) == 2
     heights = [p.get_height() for p in axes[0].patches if hasattr(p, "get_height")]
     assert sum(heights) >= 400

@@ -3,9 +3,18 @@
     from lmmteach.exercises import ex01 as ex
     ex.q1.check(answer); ex.q1.hint(); ex.q1.hint(2); ex.q1.solution()
 
-One module per exercise notebook; :mod:`lmmteach.exercises.core` holds the
-question types. ``SETS`` maps each module to its notebook and lesson(s).
+One module per exercise notebook (``ex01`` ... ``ex05``), each defining its
+questions and nothing another set uses. Around them:
+
+* :mod:`~lmmteach.exercises.questions` -- the question types, the check and its display;
+* :mod:`~lmmteach.exercises.protocol` -- how a check result reaches the grader (signed lines);
+* :mod:`~lmmteach.exercises._reference` -- reference computations several sets check against
+  (exact posteriors, PyMC model validators), so that no set imports another.
+
+``SETS`` maps each set to its notebook and lesson(s).
 """
+
+__all__ = ["SETS"]
 
 SETS = {
     "ex01": ("01_ols_diagnostics.ipynb", "OLS with an interaction and regression diagnostics (lesson 1)"),

@@ -1,7 +1,8 @@
 """Exercise set 01: OLS with an interaction and regression diagnostics (ciproxifan).
 
 Expected answers are computed here with NumPy and statsmodels from
-:func:`lmmteach.data.load_ciproxifan`, the data the student loads.
+:func:`lmmteach.data.load_ciproxifan`, the data the student loads, and the
+course's one design builder (:func:`lmmteach.ciproxifan.design`).
 """
 
 from __future__ import annotations
@@ -10,42 +11,25 @@ from functools import lru_cache
 
 import numpy as np
 
-from lmmteach.exercises.core import (ArrayQuestion, ChoiceQuestion, FunctionQuestion, Mistake, NumericQuestion,
-                                     ObjectQuestion, questions)
+from lmmteach.ciproxifan import FORMULA
+from lmmteach.exercises._reference import ciproxifan_data, design_arrays, ols_beta
+from lmmteach.exercises.questions import (ArrayQuestion, ChoiceQuestion, FunctionQuestion, Mistake, NumericQuestion,
+                                          ObjectQuestion, collect_questions)
+
+__all__ = ["QUESTIONS", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
 
 SET = "ex01"
-FORMULA = "WAKE ~ Treatment * Genotype"
-
-
-@lru_cache(maxsize=None)
-def _data():
-    from lmmteach.data import load_ciproxifan
-
-    return load_ciproxifan()
-
-
-def _design(frame):
-    """X with columns [1, dose, ko, dose * ko] and y = WAKE (the course's one design builder)."""
-    from lmmteach.models import design
-
-    d = design(frame)
-    return d.X, d.y
 
 
 @lru_cache(maxsize=None)
 def _ols(formula=FORMULA):
     import statsmodels.formula.api as smf
 
-    return smf.ols(formula, _data()).fit()
-
-
-def _beta():
-    X, y = _design(_data())
-    return np.linalg.lstsq(X, y, rcond=None)[0]
+    return smf.ols(formula, ciproxifan_data()).fit()
 
 
 def _beta_additive():
-    X, y = _design(_data())
+    X, y, _ = design_arrays()
     return np.linalg.lstsq(X[:, :3], y, rcond=None)[0]
 
 
@@ -53,7 +37,7 @@ q1 = ArrayQuestion(
     SET, "q1",
     "OLS coefficients of WAKE ~ Treatment * Genotype by the normal equations, in the order "
     "[intercept, Treatment, ko, Treatment:ko] (wt is the reference genotype).",
-    _beta, rtol=1e-6, atol=1e-6,
+    ols_beta, rtol=1e-6, atol=1e-6,
     hints=["Build X with columns 1, dose, ko (0/1) and dose * ko; then solve (X'X) b = X'y.",
            "np.linalg.solve(X.T @ X, X.T @ y) solves the normal equations without an explicit inverse."],
     solution="ko = (df['Genotype'] == 'ko').to_numpy(float)\ndose = df['Treatment'].to_numpy(float)\n"
@@ -149,7 +133,7 @@ def _hat_reference(X):
 
 def _hat_cases():
     rng = np.random.default_rng(101)
-    cases = [(_design(_data())[0],)]
+    cases = [(design_arrays()[0],)]
     for n, p in [(10, 2), (25, 5)]:
         cases.append((np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))]),))
     return cases
@@ -181,4 +165,4 @@ q7 = ChoiceQuestion(
     hints=["The scale-location plot shows the size of the residuals against the fitted values."],
 )
 
-QUESTIONS = questions(globals())
+QUESTIONS = collect_questions(globals())

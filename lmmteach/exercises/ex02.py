@@ -1,8 +1,10 @@
 """Exercise set 02: complete, no and partial pooling; ML and REML (radon, ciproxifan).
 
-Expected answers come from pandas and statsmodels MixedLM on the data the
-student loads. ``fit(reml=True, method="bfgs", gtol=1e-10)`` reproduces lme4's
-Listing 4 on the ciproxifan reconstruction (variances 9.926 and 58.145).
+Expected answers come from pandas on the radon data and from the course's own
+REML engine, :func:`lmmteach.reml.fit` (lme4's method, Listing 4 of the report
+on the ciproxifan reconstruction: variances 9.926 and 58.145). The student
+fits the same model with statsmodels' MixedLM, so q3 validates a MixedLM
+result; ``fit(reml=True, method="bfgs", gtol=1e-10)`` reproduces lme4's numbers.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from lmmteach.exercises.core import (ChoiceQuestion, FunctionQuestion, Mistake, NumericQuestion, ObjectQuestion,
-                                     questions)
+from lmmteach.ciproxifan import FORMULA
+from lmmteach.exercises._reference import ciproxifan_data
+from lmmteach.exercises.questions import (ChoiceQuestion, FunctionQuestion, Mistake, NumericQuestion, ObjectQuestion,
+                                          collect_questions)
+
+__all__ = ["QUESTIONS", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
 
 SET = "ex02"
-FORMULA = "WAKE ~ Treatment * Genotype"
 COUNTY = "LAC QUI PARLE"  # 2 homes: the no-pooling estimate is extreme and shrinks a lot
 
 
@@ -24,13 +29,6 @@ def _radon():
     from lmmteach.data import load_radon
 
     return load_radon()
-
-
-@lru_cache(maxsize=None)
-def _cipro():
-    from lmmteach.data import load_ciproxifan
-
-    return load_ciproxifan()
 
 
 def _county_mean():
@@ -97,14 +95,20 @@ q2 = FunctionQuestion(
 
 
 @lru_cache(maxsize=None)
-def _mixed(reml=True, formula=FORMULA):
-    import statsmodels.formula.api as smf
+def _reml(method="REML"):
+    """The varying-intercept model fitted by the course's engine (``method`` "REML" or "ML")."""
+    from lmmteach import reml
 
-    return smf.mixedlm(formula, _cipro(), groups="id").fit(reml=reml, method="bfgs", gtol=1e-10)
+    return reml.fit(f"{FORMULA} + (1 | id)", ciproxifan_data(), method=method)
 
 
-def _var_id(reml=True):
-    return float(np.asarray(_mixed(reml).cov_re)[0, 0])
+def _var_id(method="REML"):
+    components = _reml(method).var_components
+    return float(components.loc[components["group"] == "id", "vcov"].iloc[0])
+
+
+def _var_residual():
+    return _reml().sigma ** 2
 
 
 def _validate_mixed(fit):
@@ -117,7 +121,7 @@ def _validate_mixed(fit):
     var_id = float(np.asarray(fit.cov_re)[0, 0])
     if not fit.reml:
         return "known_mistake", "this is a maximum-likelihood fit (reml=False); REML is the default and what lme4 reports."
-    if abs(var_id - _var_id(True)) > 1e-3 * _var_id(True):
+    if abs(var_id - _var_id()) > 1e-3 * _var_id():
         return "close", ("REML, but the optimiser stopped early: use method='bfgs' and a small gtol "
                          "(e.g. gtol=1e-10) and check fit.converged.")
     return "correct", ""
@@ -138,33 +142,29 @@ q4 = NumericQuestion(
     hints=["fit.cov_re holds the random-effect covariance matrix.", "Compare with Listing 4 of the report."],
     solution="var_id = mixed.cov_re.iloc[0, 0]",
     mistakes=[Mistake("that is the standard deviation; the question asks for the variance.",
-                      value=lambda: _var_id(True) ** 0.5),
-              Mistake("that is the ML estimate: fit with reml=True.", value=lambda: _var_id(False), rtol=0.01),
+                      value=lambda: _var_id() ** 0.5),
+              Mistake("that is the ML estimate: fit with reml=True.", value=lambda: _var_id("ML"), rtol=0.01),
               Mistake("that is the residual variance (fit.scale); the question asks for the id variance.",
-                      value=lambda: float(_mixed().scale))],
+                      value=_var_residual)],
 )
 
 q5 = NumericQuestion(
     SET, "q5", "The REML criterion at convergence (lme4's number, -2 times the restricted log-likelihood).",
-    lambda: float(-2 * _mixed().llf), rtol=1e-5,
+    lambda: _reml().criterion, rtol=1e-5,
     hints=["statsmodels reports the log-likelihood fit.llf; the criterion is -2 times it."],
     solution="criterion = -2 * mixed.llf",
-    mistakes=[Mistake("that is the log-likelihood; the criterion is -2 * llf.", value=lambda: float(_mixed().llf)),
+    mistakes=[Mistake("that is the log-likelihood; the criterion is -2 * llf.", value=lambda: -_reml().criterion / 2),
               Mistake("that is the ML deviance (-2 llf of the ML fit); the question asks for REML.",
-                      value=lambda: float(-2 * _mixed(False).llf), rtol=1e-4)],
+                      value=lambda: _reml("ML").criterion, rtol=1e-4)],
 )
 
 
 def _icc():
-    fit = _mixed()
-    v = _var_id(True)
-    return v / (v + float(fit.scale))
+    return _var_id() / (_var_id() + _var_residual())
 
 
 def _icc_sd():
-    fit = _mixed()
-    s = _var_id(True) ** 0.5
-    return s / (s + float(fit.scale) ** 0.5)
+    return _var_id() ** 0.5 / (_var_id() ** 0.5 + _var_residual() ** 0.5)
 
 
 q6 = NumericQuestion(
@@ -177,7 +177,7 @@ q6 = NumericQuestion(
     mistakes=[Mistake("you used standard deviations; the intraclass correlation is a ratio of variances.",
                       value=_icc_sd),
               Mistake("that is the ratio var_id / residual variance; divide by the total variance.",
-                      value=lambda: _var_id(True) / float(_mixed().scale))],
+                      value=lambda: _var_id() / _var_residual())],
 )
 
 q7 = ChoiceQuestion(
@@ -194,4 +194,4 @@ q7 = ChoiceQuestion(
     hints=["Think of the sample variance: dividing by n instead of n - 1 and why."],
 )
 
-QUESTIONS = questions(globals())
+QUESTIONS = collect_questions(globals())

@@ -2,13 +2,11 @@
 
 No answer here depends on a sampler run of ours. The model WAKE ~ Treatment *
 Genotype with beta ~ Normal(0, 100) and sigma ~ HalfNormal(10) has an exact
-posterior up to one dimension: given sigma, beta is normal, and integrating beta
-out gives y ~ N(0, sigma^2 I + 100^2 X X'). A fine grid over sigma therefore
-gives the exact posterior moments that a student's NUTS run estimates; the
-tolerances are four Monte Carlo standard errors of a run with at least
-``MIN_ESS`` effective draws. The same machinery (with a second grid over
-sigma_u) serves :mod:`lmmteach.exercises.ex04`. The diagnostics questions use
-chains simulated here (``chains()``), so their answers are exact too.
+posterior up to one dimension (:mod:`lmmteach.exercises._reference`), so the
+expected posterior moments are exact; the tolerances are four Monte Carlo
+standard errors of a run with at least ``MIN_ESS`` effective draws. The
+diagnostics questions use chains simulated here (``chains()``), so their
+answers are exact too.
 """
 
 from __future__ import annotations
@@ -17,100 +15,24 @@ from functools import lru_cache
 
 import numpy as np
 
-from lmmteach.exercises.core import (ArrayQuestion, ChoiceQuestion, Mistake, NumericQuestion, ObjectQuestion,
-                                     questions)
+from lmmteach.ciproxifan import BETA_SD, SIGMA_SD
+from lmmteach.exercises._reference import (beta_moments, check_prior, joint_logp, ols_beta, rv_distribution, rv_size,
+                                           sigma_moments)
+from lmmteach.exercises.questions import (ArrayQuestion, ChoiceQuestion, Mistake, NumericQuestion, ObjectQuestion,
+                                          collect_questions)
+
+__all__ = ["QUESTIONS", "chains", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
 
 SET = "ex03"
-BETA_SD, SIGMA_SD = 100.0, 10.0  # the report's weakly informative priors (Listing 3)
 DRAWS, TUNE, CHAINS = 300, 300, 4  # what the notebook asks for
 MIN_ESS = 300  # a correct run of 4 x 300 draws has at least this bulk ESS for sigma (measured: about 700)
-
-
-@lru_cache(maxsize=None)
-def _data():
-    from lmmteach.data import load_ciproxifan
-
-    return load_ciproxifan()
-
-
-def design(frame=None):
-    """X with columns [1, dose, ko, dose * ko], y = WAKE, and the subject index (0..17)."""
-    from lmmteach.models import design as course_design
-
-    d = course_design(_data() if frame is None else frame, needs_id=True)
-    return d.X, d.y, d.id_index
-
-
-def _ols():
-    X, y, _ = design()
-    return np.linalg.lstsq(X, y, rcond=None)[0]
-
-
-def _grid(n, hi):
-    return (np.arange(n) + 0.5) * hi / n
-
-
-@lru_cache(maxsize=None)
-def exact_posterior(beta_sd=BETA_SD, hierarchical=False, sigma_u_fixed=0.0, n=400):
-    """Exact posterior on a grid: (sigma_u grid, sigma grid, normalised weights, log p(y_i | y_-i, grid)).
-
-    y ~ N(0, sigma^2 I + sigma_u^2 Z Z' + beta_sd^2 X X') after integrating beta and u out; sigma and
-    sigma_u have HalfNormal(10) priors (sigma_u only when ``hierarchical``, else it is fixed).
-    """
-    from scipy.special import logsumexp
-
-    X, y, idx = design()
-    Z = np.eye(idx.max() + 1)[idx]
-    sig = _grid(n, 25.0)
-    sig_u = _grid(n // 2, 40.0) if hierarchical else np.array([sigma_u_fixed])
-    logw, logpi = [], []
-    for su in sig_u:
-        lam, Q = np.linalg.eigh(beta_sd**2 * X @ X.T + su**2 * Z @ Z.T)
-        qy = Q.T @ y
-        d = lam[None, :] + sig[:, None] ** 2
-        loglik = -0.5 * (len(y) * np.log(2 * np.pi) + np.log(d).sum(1) + (qy**2 / d).sum(1))
-        prior = -0.5 * (sig / SIGMA_SD) ** 2 - (0.5 * (su / SIGMA_SD) ** 2 if hierarchical else 0.0)
-        logw.append(loglik + prior)
-        pdiag, b = (1 / d) @ (Q.T**2), (qy / d) @ Q.T  # diag of Sigma^-1 and Sigma^-1 y
-        logpi.append(-0.5 * np.log(2 * np.pi) + 0.5 * np.log(pdiag) - 0.5 * b**2 / pdiag)
-    logw = np.array(logw)
-    return sig_u, sig, np.exp(logw - logsumexp(logw)), np.array(logpi)
-
-
-def sigma_moments(beta_sd=BETA_SD):
-    """Exact posterior mean and sd of sigma, and E[sigma^2], for the fixed-effects model."""
-    _, sig, w, _ = exact_posterior(beta_sd)
-    w = w[0]
-    mean = float(np.sum(w * sig))
-    return mean, float(np.sqrt(np.sum(w * sig**2) - mean**2)), float(np.sum(w * sig**2))
-
-
-def beta_moments(beta_sd=BETA_SD):
-    """Exact posterior mean and sd of beta: mix the normal beta | sigma, y over the sigma grid."""
-    X, y, _ = design()
-    _, sig, w, _ = exact_posterior(beta_sd)
-    mean, second = np.zeros(4), np.zeros((4, 4))
-    for s, wk in zip(sig, w[0]):
-        V = np.linalg.inv(X.T @ X / s**2 + np.eye(4) / beta_sd**2)
-        m = V @ X.T @ y / s**2
-        mean += wk * m
-        second += wk * (V + np.outer(m, m))
-    return mean, np.sqrt(np.diag(second) - mean**2)
-
-
-def exact_elpd_loo(**kw):
-    """Exact leave-one-out elpd: p(y_i | y_-i) = 1 / E_post[1 / p(y_i | y_-i, theta)] on the grid."""
-    from scipy.special import logsumexp
-
-    _, _, w, logpi = exact_posterior(**kw)
-    return float(-np.sum(logsumexp(-logpi, axis=(0, 1), b=w[..., None])))
 
 
 q1 = ArrayQuestion(
     SET, "q1",
     "With flat priors (beta ~ Flat, sigma ~ HalfFlat), find the MAP of beta with pm.find_MAP, in the order "
     "[intercept, Treatment, ko, Treatment:ko] (wt is the reference genotype).",
-    _ols, rtol=1e-3, atol=1e-3,
+    ols_beta, rtol=1e-3, atol=1e-3,
     hints=["pm.Flat('beta', shape=4) and pm.HalfFlat('sigma'); mu = X @ beta with X = [1, dose, ko, dose * ko].",
            "map_estimate = pm.find_MAP(progressbar=False); map_estimate['beta']. Compare with the OLS estimates."],
     solution="with pm.Model() as flat:\n    beta = pm.Flat('beta', shape=4)\n    sigma = pm.HalfFlat('sigma')\n"
@@ -121,63 +43,32 @@ q1 = ArrayQuestion(
 )
 
 
-def _dist(rv):
-    """(name, [parameter values]) of a PyMC random variable with constant parameters."""
-    op = rv.owner.op
-    return op.name, [float(np.asarray(p.eval()).reshape(-1)[0]) for p in op.dist_params(rv.owner)]
-
-
-def _rv_size(model, rv):
-    return int(np.size(model.initial_point()[model.rvs_to_values[rv].name]))
-
-
-def _reference_logp(X, y, beta, sigma, beta_sd=BETA_SD):
-    from scipy import stats
-
-    return float(stats.norm.logpdf(beta, 0, beta_sd).sum() + stats.halfnorm.logpdf(sigma, scale=SIGMA_SD)
-                 + stats.norm.logpdf(y, X @ beta, sigma).sum())
-
-
-def _check_priors(model, name, expect, size):
-    """None when ``name`` is a free variable with distribution ``expect`` = (op name, params) and ``size``."""
-    if name not in model.named_vars or model[name] not in model.free_RVs:
-        return "incorrect", f"expected a free random variable named '{name}'."
-    kind, params = _dist(model[name])
-    if kind != expect[0]:
-        return "incorrect", f"'{name}' has a {kind} prior; expected {expect[0]}."
-    if _rv_size(model, model[name]) != size:
-        return "incorrect", f"'{name}' should have {size} value(s), has {_rv_size(model, model[name])}."
-    if not np.allclose(params, expect[1]):
-        return "incorrect", f"'{name}' has prior parameters {params}; expected {list(expect[1])}."
-    return None
-
-
 def _validate_model(model):
     import pymc as pm
 
     if not isinstance(model, pm.Model):
         return "wrong_type", "expected a PyMC model (the object bound by `with pm.Model() as model:`)."
     names = sorted(v.name for v in model.free_RVs)
-    if "beta" in names and _rv_size(model, model["beta"]) == 3:
+    if "beta" in names and rv_size(model, model["beta"]) == 3:
         return "known_mistake", "beta has 3 values: you forgot the interaction (4 coefficients with dose * ko)."
-    if "beta" in names and model["beta"].owner.op.name == "normal" and np.allclose(_dist(model["beta"])[1], [0, 10]):
+    if ("beta" in names and model["beta"].owner.op.name == "normal"
+            and np.allclose(rv_distribution(model["beta"])[1], [0, 10])):
         return "known_mistake", "beta ~ Normal(0, 10): the report's prior is Normal(0, 100). With sd 10 the prior " \
                                 "pulls the intercept (about 44) towards 0."
     if names != ["beta", "sigma"]:
         return "incorrect", f"expected exactly two free variables, beta and sigma; got {names}."
-    for problem in (_check_priors(model, "beta", ("normal", (0, BETA_SD)), 4),
-                    _check_priors(model, "sigma", ("halfnormal", (0, SIGMA_SD)), 1)):
+    for problem in (check_prior(model, "beta", ("normal", (0, BETA_SD)), 4),
+                    check_prior(model, "sigma", ("halfnormal", (0, SIGMA_SD)), 1)):
         if problem:
             return problem
     if len(model.observed_RVs) != 1 or model.observed_RVs[0].owner.op.name != "normal":
         return "incorrect", "expected one observed Normal likelihood for WAKE."
-    X, y, _ = design()
     logp = model.compile_logp(jacobian=False)
     point = model.initial_point()
-    for beta, sigma in ((_ols(), 8.0), (np.array([40.0, 2.0, 1.0, 0.5]), 12.0)):
+    for beta, sigma in ((ols_beta(), 8.0), (np.array([40.0, 2.0, 1.0, 0.5]), 12.0)):
         point["beta"] = beta
         point[model.rvs_to_values[model["sigma"]].name] = np.log(sigma)
-        if not np.isclose(float(logp(point)), _reference_logp(X, y, beta, sigma), rtol=1e-6, atol=1e-6):
+        if not np.isclose(float(logp(point)), joint_logp(beta, sigma), rtol=1e-6, atol=1e-6):
             return "incorrect", ("the priors are right but the likelihood is not that of WAKE ~ Treatment * Genotype "
                                  "with mu = X @ beta, X = [1, dose, ko, dose * ko] in that order.")
     return "correct", ""
@@ -316,4 +207,4 @@ q7 = ChoiceQuestion(
     hints=["Think of the funnel of a hierarchical model when the group SD is small."],
 )
 
-QUESTIONS = questions(globals())
+QUESTIONS = collect_questions(globals())

@@ -3,7 +3,7 @@
 The hierarchical model WAKE ~ Treatment * Genotype + (1 | id) with beta ~
 Normal(0, 100), sigma, sigma_u ~ HalfNormal(10) integrates to y ~ N(0, sigma^2
 I + sigma_u^2 Z Z' + 100^2 X X'), so a 2-D grid over (sigma_u, sigma) gives its
-exact posterior (see :func:`lmmteach.exercises.ex03.exact_posterior`). The same
+exact posterior (:func:`lmmteach.exercises._reference.exact_posterior`). The same
 grid gives the exact leave-one-out elpd: p(y_i | y_-i) = 1 / E_post[1 / p(y_i |
 y_-i, theta)] with p(y_i | y_-i, theta) normal. PSIS-LOO estimates it; on the
 fixed-effects model (all Pareto k good) repeated correct runs of 4 x 300 draws
@@ -17,22 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmmteach.exercises.core import ChoiceQuestion, Mistake, NumericQuestion, ObjectQuestion, questions
-from lmmteach.exercises.ex03 import (BETA_SD, SIGMA_SD, _check_priors, _dist, _rv_size, design, exact_elpd_loo,
-                                     exact_posterior)
+from lmmteach.ciproxifan import BETA_SD, SIGMA_SD, SIGMA_U_SD
+from lmmteach.exercises._reference import (check_prior, exact_elpd_loo, joint_logp, rv_distribution, rv_size,
+                                           sigma_u_moments)
+from lmmteach.exercises.questions import ChoiceQuestion, Mistake, NumericQuestion, ObjectQuestion, collect_questions
+
+__all__ = ["QUESTIONS", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
 
 SET = "ex04"
 N_SUBJECTS = 18
 MIN_ESS_U = 200  # a correct non-centred run of 4 x 300 draws has at least this bulk ESS for sigma_u
 ELPD_TOL = 0.5  # about 5 times the spread of PSIS-LOO over repeated correct runs of the fixed-effects model
-
-
-def sigma_u_moments():
-    """Exact posterior mean and sd of sigma_u, E[sigma_u^2], and the posterior mean of sigma."""
-    sig_u, sig, w, _ = exact_posterior(hierarchical=True)
-    mean = float(np.sum(w * sig_u[:, None]))
-    second = float(np.sum(w * sig_u[:, None] ** 2))
-    return mean, float(np.sqrt(second - mean**2)), second, float(np.sum(w * sig[None, :]))
 
 
 def _depends_on(var, target) -> bool:
@@ -41,21 +36,12 @@ def _depends_on(var, target) -> bool:
     return any(a is target for a in ancestors(var.owner.inputs))
 
 
-def _reference_logp(beta, sigma, sigma_u, z):
-    from scipy import stats
-
-    X, y, idx = design()
-    return float(stats.norm.logpdf(beta, 0, BETA_SD).sum() + stats.halfnorm.logpdf(sigma, scale=SIGMA_SD)
-                 + stats.halfnorm.logpdf(sigma_u, scale=SIGMA_SD) + stats.norm.logpdf(z).sum()
-                 + stats.norm.logpdf(y, X @ beta + sigma_u * z[idx], sigma).sum())
-
-
 def _validate_noncentred(model):
     import pymc as pm
 
     if not isinstance(model, pm.Model):
         return "wrong_type", "expected a PyMC model (the object bound by `with pm.Model() as model:`)."
-    per_subject = [rv for rv in model.free_RVs if _rv_size(model, rv) == N_SUBJECTS]
+    per_subject = [rv for rv in model.free_RVs if rv_size(model, rv) == N_SUBJECTS]
     names = {rv.name for rv in model.free_RVs}
     if "sigma_u" not in names:
         if per_subject and per_subject[0].owner.op.name == "normal":
@@ -69,13 +55,13 @@ def _validate_noncentred(model):
     if _depends_on(offset, model["sigma_u"]):
         return "known_mistake", ("this is the centred parameterisation (u ~ Normal(0, sigma_u) sampled directly): "
                                  "sample offset ~ Normal(0, 1) and set u = offset * sigma_u.")
-    if offset.owner.op.name != "normal" or not np.allclose(_dist(offset)[1], [0, 1]):
+    if offset.owner.op.name != "normal" or not np.allclose(rv_distribution(offset)[1], [0, 1]):
         return "incorrect", f"the offsets '{offset.name}' should be standard normal, Normal(0, 1)."
     if names != {"beta", "sigma", "sigma_u", offset.name}:
         return "incorrect", f"expected free variables beta, sigma, sigma_u and the offsets; got {sorted(names)}."
-    for problem in (_check_priors(model, "beta", ("normal", (0, BETA_SD)), 4),
-                    _check_priors(model, "sigma", ("halfnormal", (0, SIGMA_SD)), 1),
-                    _check_priors(model, "sigma_u", ("halfnormal", (0, SIGMA_SD)), 1)):
+    for problem in (check_prior(model, "beta", ("normal", (0, BETA_SD)), 4),
+                    check_prior(model, "sigma", ("halfnormal", (0, SIGMA_SD)), 1),
+                    check_prior(model, "sigma_u", ("halfnormal", (0, SIGMA_U_SD)), 1)):
         if problem:
             return problem
     logp = model.compile_logp(jacobian=False)
@@ -86,7 +72,7 @@ def _validate_noncentred(model):
         point.update({"beta": beta, model.rvs_to_values[offset].name: z,
                       model.rvs_to_values[model["sigma"]].name: np.log(sigma),
                       model.rvs_to_values[model["sigma_u"]].name: np.log(sigma_u)})
-        if not np.isclose(float(logp(point)), _reference_logp(beta, sigma, sigma_u, z), rtol=1e-6, atol=1e-6):
+        if not np.isclose(float(logp(point)), joint_logp(beta, sigma, sigma_u, z), rtol=1e-6, atol=1e-6):
             return "incorrect", ("the priors are right but the likelihood is not WAKE ~ Normal(X @ beta + u[id], sigma) "
                                  "with u = offset * sigma_u, X = [1, dose, ko, dose * ko], id = df['id'].cat.codes.")
     return "correct", ""
@@ -205,4 +191,4 @@ q7 = ChoiceQuestion(
     hints=["In a hierarchical model, what sets how strongly each mouse's intercept is pulled towards the mean?"],
 )
 
-QUESTIONS = questions(globals())
+QUESTIONS = collect_questions(globals())

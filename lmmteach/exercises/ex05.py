@@ -7,6 +7,13 @@ two (2/s2x + 1/s2e). The exact posterior mean used to check a sampler's output
 is computed by quadrature: the sums S_i = W_i1 + W_i2 ~ N(0, 4 s2x + 2 s2e)
 and differences D_i = W_i1 - W_i2 ~ N(0, 2 s2e) are independent given the
 variances, so the marginal posterior of (s2x, s2e) is a 2-D density.
+
+Deliberately independent of :mod:`lmmteach.gibbs`: the note's seed, prior,
+simulator and conditionals are written out again here rather than imported.
+This set is the grading reference, and it must not share a bug with the
+course's sampler: if it imported from ``gibbs``, a mistake there (a precision
+swapped back, say) would move the expected answers with it, and a student who
+copied the course's sampler would be marked correct for the same mistake.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from lmmteach.exercises.core import ChoiceQuestion, FunctionQuestion, Mistake, NumericQuestion, questions
+from lmmteach.exercises.questions import ChoiceQuestion, FunctionQuestion, Mistake, NumericQuestion, collect_questions
+
+__all__ = ["QUESTIONS", "q1", "q2", "q3", "q4", "q5", "q6", "simulate"]
 
 SET = "ex05"
 SEED, N, S2X_TRUE, S2E_TRUE = 47403, 100, 5.0, 3.0
@@ -214,4 +223,4 @@ q6 = ChoiceQuestion(
     hints=["Write the distribution of W_i after integrating X_i out."],
 )
 
-QUESTIONS = questions(globals())
+QUESTIONS = collect_questions(globals())

@@ -1,7 +1,7 @@
 """Generate the student notebooks in ``exercises/`` from ``solutions/``.
 
-    python -m lmmteach.make_exercises            # write exercises/*.ipynb
-    python -m lmmteach.make_exercises --check    # exit 1 if exercises/ is out of date
+    python -m lmmteach.tools.make_exercises            # write exercises/*.ipynb
+    python -m lmmteach.tools.make_exercises --check    # exit 1 if exercises/ is out of date
 
 Markers in a solution's code cells (the pattern of otter-grader's ``assign``
 and nbgrader):
@@ -29,11 +29,13 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["MarkerError", "main", "make_exercise", "render", "strip_code"]
+
+ROOT = Path(__file__).resolve().parents[2]  # the course repository
 BEGIN, END = re.compile(r"^\s*#\s*BEGIN SOLUTION\s*$"), re.compile(r"^\s*#\s*END SOLUTION\s*$")
 ONE_LINE = re.compile(r"^(\s*)([A-Za-z_][\w\s,\[\]\.]*?)\s*=(?!=).*#\s*SOLUTION\s*$")
 MD_BLOCK = re.compile(r"<!--\s*BEGIN SOLUTION\s*-->.*?<!--\s*END SOLUTION\s*-->\n?", re.S)
-HEADER = ("*This notebook is generated from `solutions/{name}` by `python -m lmmteach.make_exercises`; "
+HEADER = ("*This notebook is generated from `solutions/{name}` by `python -m lmmteach.tools.make_exercises`; "
           "edit the solution, not this file.*")
 
 
@@ -119,6 +121,7 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
 
 
 def render(path: Path) -> str:
+    """The text ``exercises/`` should hold for the solution notebook at ``path``."""
     nb = make_exercise(nbformat.read(path, as_version=4), path.name)
     return nbformat.writes(nb) + "\n"
 
@@ -141,7 +144,7 @@ def main(argv=None) -> int:
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
-            print("exercises/ is out of date: run `python -m lmmteach.make_exercises`", file=sys.stderr)
+            print("exercises/ is out of date: run `python -m lmmteach.tools.make_exercises`", file=sys.stderr)
             return 1
         print(f"exercises/ is up to date ({len(expected)} notebook(s))")
         return 0

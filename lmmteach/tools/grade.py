@@ -1,6 +1,7 @@
 """Grade submitted exercise notebooks: one fresh kernel each, one CSV row each.
 
-    python -m lmmteach.grade SUBMISSIONS_DIR --out grades.csv [--timeout 300]
+    python -m lmmteach.tools.grade SUBMISSIONS_DIR --out grades.csv [--timeout 300]
+    lmmteach-grade SUBMISSIONS_DIR --out grades.csv      # the same, as installed by pip
 
 For each ``*.ipynb`` in SUBMISSIONS_DIR the grader runs the notebook top to
 bottom in its own kernel process (this environment's Python), in a fresh
@@ -8,7 +9,7 @@ temporary working directory, with a wall-time budget for the whole notebook.
 A cell that raises does not stop the run (later questions still count). Each
 ``ex.qN.check(...)`` call in the kernel appends a signed line to a results
 file the grader names through an environment variable (see
-:mod:`lmmteach.exercises.core`); a question earns its points when its last
+:mod:`lmmteach.exercises.protocol`); a question earns its points when its last
 check was correct and ``solution()`` was not called for it. Unsigned or
 forged lines are ignored.
 
@@ -43,16 +44,20 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from lmmteach.exercises.core import sign
-from lmmteach.notebooks import KERNELSPEC, CurrentEnvKernelManager
+from lmmteach.exercises.protocol import RESULTS_VAR, TOKEN_VAR, sign
+from lmmteach.tools.notebooks import KERNELSPEC, CurrentEnvKernelManager
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+__all__ = ["Row", "grade", "grade_one", "main", "write_csv"]
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the lmmteach package
 DEFAULT_PROTECTED = [PACKAGE_DIR, PACKAGE_DIR.parent / "datasets"]
 SET_PATTERN = re.compile(r"lmmteach\.exercises(?:\.|\s+import\s+)(ex\d\d)\b")
 
 
 @dataclass
 class Row:
+    """One submission's line of the CSV: points per question, and what went wrong."""
+
     file: str
     sets: list[str] = field(default_factory=list)
     points: dict[str, float] = field(default_factory=dict)
@@ -162,7 +167,7 @@ def grade_one(name: str, text: str, timeout: float, protected=DEFAULT_PROTECTED)
         work, results = Path(tmp) / "work", Path(tmp) / "results" / f"{secrets.token_hex(8)}.jsonl"
         work.mkdir()
         results.parent.mkdir()
-        env = dict(os.environ, LMMTEACH_GRADE_RESULTS=str(results), LMMTEACH_GRADE_TOKEN=key, MPLBACKEND="Agg")
+        env = dict(os.environ, **{RESULTS_VAR: str(results), TOKEN_VAR: key}, MPLBACKEND="Agg")
         deadline = time.monotonic() + timeout
         client = NotebookClient(
             nb, kernel_manager_class=CurrentEnvKernelManager, kernel_name="python3",

@@ -1,8 +1,8 @@
 """Run the course's notebooks top to bottom in a fresh kernel of this environment.
 
-    python -m lmmteach.notebooks execute lessons/*.ipynb   # rewrite outputs in place
-    python -m lmmteach.notebooks time lessons/*.ipynb      # wall time each, write nothing
-    python -m lmmteach.notebooks time --cold lessons/*.ipynb  # ... with an empty PyTensor cache
+    python -m lmmteach.tools.notebooks execute lessons/*.ipynb   # rewrite outputs in place
+    python -m lmmteach.tools.notebooks time lessons/*.ipynb      # wall time each, write nothing
+    python -m lmmteach.tools.notebooks time --cold lessons/*.ipynb  # ... with an empty PyTensor cache
 
 The kernel is always this interpreter (like nbval's ``--nbval-current-env``),
 whatever kernels the machine has registered, so the stored outputs are what
@@ -24,6 +24,8 @@ import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
+
+__all__ = ["KERNELSPEC", "CurrentEnvKernelManager", "CurrentEnvKernelSpecs", "main", "run"]
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 

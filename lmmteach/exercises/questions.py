@@ -1,6 +1,6 @@
 """Self-checking exercise questions: ``q.check(answer)``, ``q.hint(n)``, ``q.solution()``.
 
-Each exercise module (``ex01``, ``ex02``, ...) builds a few :class:`Question`
+Each exercise set (``ex01``, ``ex02``, ...) builds a few :class:`Question`
 objects. ``check`` never raises on a student's answer and never shows the
 expected value; it classifies the answer as one of
 
@@ -11,58 +11,29 @@ expected value; it classifies the answer as one of
 * ``close`` -- near the expected value but outside the tolerance
 * ``incorrect``
 
-and returns a :class:`Result`. Expected values are computed lazily (once) from
-the same data the student loads.
-
-Grading. When the environment variables ``LMMTEACH_GRADE_RESULTS`` (a file
-path) and ``LMMTEACH_GRADE_TOKEN`` (a random secret) are set -- the grader
-(:mod:`lmmteach.grade`) sets them for each kernel it starts -- every ``check``
-and ``solution`` call appends one JSON line to that file, signed with an HMAC
-of the token. Both variables are removed from ``os.environ`` when this module
-is imported. The grader ignores unsigned or badly signed lines, so printing
-"Correct" or writing the file by hand earns nothing; the grader re-executes
-the submitted source in a fresh kernel, so stored outputs count for nothing
-either. This is a deterrent for a classroom, not a sandbox: code running in the
-same process could reach the key with effort.
+shows it (coloured HTML in a notebook, plain text elsewhere) and returns a
+:class:`Result`. Expected values are computed lazily (once) from the same data
+the student loads. Every ``check`` and ``solution`` call is also reported to the
+grader when one is listening (:mod:`lmmteach.exercises.protocol`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
-import json
 import math
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-STATUSES = ("correct", "not_attempted", "wrong_type", "wrong_shape", "known_mistake", "close", "incorrect")
+from lmmteach.exercises.protocol import record
 
-_GRADE_FILE = os.environ.pop("LMMTEACH_GRADE_RESULTS", None)
-_GRADE_KEY = os.environ.pop("LMMTEACH_GRADE_TOKEN", "").encode()
+__all__ = [
+    "ArrayQuestion", "ChoiceQuestion", "FunctionQuestion", "Mistake", "NumericQuestion", "ObjectQuestion",
+    "Question", "Result", "collect_questions",
+]
 
 _COLOURS = {"correct": "#1b7f3b", "not_attempted": "#555555", "hint": "#1f5fa8", "solution": "#7a4bb3"}
-
-
-def sign(record: dict, key: bytes) -> str:
-    """HMAC-SHA256 of a result record (without its ``sig`` field)."""
-    payload = json.dumps({k: v for k, v in record.items() if k != "sig"}, sort_keys=True)
-    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
-
-
-def _record(entry: dict) -> None:
-    if not _GRADE_FILE or not _GRADE_KEY:
-        return
-    entry = dict(entry)
-    entry["sig"] = sign(entry, _GRADE_KEY)
-    try:
-        with open(_GRADE_FILE, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
-    except OSError:
-        pass
 
 
 def _in_notebook() -> bool:
@@ -138,8 +109,6 @@ class Mistake:
 class Question:
     """Base class: prompt, hints, solution, and the never-raising ``check``."""
 
-    kind = "question"
-
     def __init__(self, set_name: str, name: str, prompt: str, *, hints: Sequence[str] = (),
                  solution: str = "", points: float = 1.0, mistakes: Sequence[Mistake] = ()):
         self.set_name, self.name, self.prompt = set_name, name, prompt
@@ -155,7 +124,7 @@ class Question:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.qid}: {self.prompt}>"
 
-    # --- the student API -------------------------------------------------
+    # The student API.
     def check(self, answer: Any = ..., *, quiet: bool = False) -> Result:
         """Check ``answer``; show feedback; return a :class:`Result`."""
         try:
@@ -166,7 +135,7 @@ class Question:
         except Exception as err:  # a checker must never raise on a student's answer
             status, message = "incorrect", f"your answer could not be checked ({type(err).__name__}: {err})."
         result = Result(self.qid, status, message, self.points if status == "correct" else 0.0, self.points)
-        _record({"question": self.qid, "event": "check", "status": status, "points": result.points,
+        record({"question": self.qid, "event": "check", "status": status, "points": result.points,
                  "max_points": self.points})
         if not quiet:
             titles = {"correct": "Correct", "not_attempted": "Not attempted yet",
@@ -187,10 +156,10 @@ class Question:
 
     def solution(self) -> None:
         """Show the solution (the grader records that it was viewed)."""
-        _record({"question": self.qid, "event": "solution"})
+        record({"question": self.qid, "event": "solution"})
         _show("solution", f"{self.name} - Solution", self._solution_text(), self.solution_code or None)
 
-    # --- for subclasses ----------------------------------------------------
+    # What a question type defines.
     def _check(self, answer) -> tuple[str, str]:
         raise NotImplementedError
 
@@ -245,8 +214,6 @@ def _describe(answer) -> str:
 class NumericQuestion(Question):
     """A single number, correct within ``rtol``/``atol`` of the expected value."""
 
-    kind = "numeric"
-
     def __init__(self, set_name, name, prompt, expected, *, rtol=1e-3, atol=0.0, tol=None, close_factor=10.0, **kw):
         super().__init__(set_name, name, prompt, **kw)
         self.expected = _cached(expected)
@@ -284,8 +251,6 @@ class NumericQuestion(Question):
 class ArrayQuestion(Question):
     """An array of a given shape, correct elementwise within ``rtol``/``atol``."""
 
-    kind = "array"
-
     def __init__(self, set_name, name, prompt, expected, *, rtol=1e-6, atol=1e-8, **kw):
         super().__init__(set_name, name, prompt, **kw)
         self.expected = _cached(expected)
@@ -321,8 +286,6 @@ class ArrayQuestion(Question):
 
 class ChoiceQuestion(Question):
     """Pick one option by its letter; wrong options may carry their own feedback."""
-
-    kind = "choice"
 
     def __init__(self, set_name, name, prompt, options: dict[str, str], answer: str, *,
                  feedback: dict[str, str] | None = None, **kw):
@@ -362,8 +325,6 @@ class FunctionQuestion(Question):
     whose ``value`` is a function is recognised when the student's function
     agrees with it on every case.
     """
-
-    kind = "function"
 
     def __init__(self, set_name, name, prompt, reference: Callable, cases: Callable[[], list], *,
                  rtol=1e-8, atol=1e-10, **kw):
@@ -424,8 +385,6 @@ class ObjectQuestion(Question):
     counts as an answer of the wrong kind.
     """
 
-    kind = "object"
-
     def __init__(self, set_name, name, prompt, validate: Callable[[Any], tuple[str, str]], *, expected_kind="", **kw):
         super().__init__(set_name, name, prompt, **kw)
         self.validate = validate
@@ -442,11 +401,7 @@ class ObjectQuestion(Question):
                                   f"{_describe(answer)} ({type(err).__name__}: {err}).")
 
 
-def questions(namespace: dict) -> list[Question]:
+def collect_questions(namespace: dict) -> list[Question]:
     """The questions defined in a module namespace, in order q1, q2, ..."""
     found = [v for k, v in namespace.items() if isinstance(v, Question) and k.startswith("q")]
     return sorted(found, key=lambda q: int(q.name[1:]))
-
-
-def result_as_dict(result: Result) -> dict:
-    return asdict(result)
