@@ -175,8 +175,10 @@ def fit(formula_or_X, data_or_y, *, names=None, response: str = "y") -> OLSResul
     pvals = 2 * stats.t.sf(np.abs(t), df_resid)
 
     hat = np.sum(Q**2, axis=1)
-    std_resid = resid / np.sqrt(sigma2 * (1 - hat))
-    cooks = std_resid**2 * hat / ((1 - hat) * p)
+    at_one = hat > 1 - 1e-8  # leverage 1 up to rounding: the fit passes through the point, 0/0 below (R: NaN)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        std_resid = np.where(at_one, np.nan, resid / np.sqrt(sigma2 * (1 - hat)))
+        cooks = np.where(at_one, np.nan, std_resid**2 * hat / ((1 - hat) * p))
 
     has_intercept = bool(np.any(np.all(X == X[:1], axis=0) & (X[0] != 0)))
     tss = float(np.sum((y - y.mean()) ** 2)) if has_intercept else float(y @ y)
