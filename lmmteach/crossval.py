@@ -82,6 +82,11 @@ def gaussian_log_lik(
     mu_fixed = np.asarray(mu_fixed, float)
     y = np.asarray(y, float)
     sigma = np.asarray(sigma, float).reshape(-1, 1)
+    if not np.all(np.isfinite(sigma) & (sigma > 0)):
+        raise ValueError(f"sigma must be positive and finite in every draw, got min {np.nanmin(sigma):g} "
+                         f"({int(np.sum(~(sigma > 0)))} draw(s) <= 0 or NaN)")
+    if sigma_u is not None and not np.all(np.asarray(sigma_u, float) >= 0):
+        raise ValueError(f"sigma_u must be >= 0 (a standard deviation), got {sigma_u!r}")
     if mu_fixed.ndim != 2 or mu_fixed.shape[1] != y.shape[0] or sigma.shape[0] != mu_fixed.shape[0]:
         raise ValueError(f"shape mismatch: mu_fixed {mu_fixed.shape}, y {y.shape}, sigma {sigma.shape}")
     if u is None:
@@ -145,7 +150,8 @@ class KFoldResult:
 
     @property
     def k(self) -> int:
-        return int(self.folds.max() + 1)
+        """The number of folds: distinct labels, whatever they are (folds {0, 5} are 2 folds)."""
+        return len(np.unique(self.folds))
 
     def __repr__(self):
         kind = "grouped " if self.grouped else ""
@@ -179,6 +185,9 @@ def kfold(
     folds = np.asarray(folds)
     if folds.shape != (len(data),):
         raise ValueError(f"folds must give one fold per row ({len(data)}), got shape {folds.shape}")
+    if len(np.unique(folds)) < 2:
+        raise ValueError(f"folds has a single label ({folds[0]!r}): every row would be held out at once, "
+                         "leaving nothing to train on; K-fold needs at least 2 distinct fold labels")
     pointwise = np.full(len(data), np.nan)
     for f in progress.track(np.unique(folds), f"{len(np.unique(folds))}-fold refits"):
         test_mask = folds == f

@@ -35,6 +35,8 @@ __all__ = [
     "aliased_columns",
     "check_full_rank",
     "split_random_terms",
+    "check_syntax",
+    "FUNCTIONS",
 ]
 
 
@@ -61,11 +63,41 @@ def keep_level_order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# Functions a formula may call besides formulae's own (C, I, center, scale, ...), as in R: log(y), sqrt(x).
+FUNCTIONS = {name: getattr(np, name) for name in ("log", "log2", "log10", "log1p", "exp", "sqrt", "abs")}
+
+
+def check_syntax(formula: str) -> None:
+    """Raise a ValueError that says what is wrong with a formula's shape, before formulae parses it."""
+    if not isinstance(formula, str):
+        raise TypeError(f"formula must be a string like 'y ~ x', got {type(formula).__name__}")
+    if formula.count("~") != 1:
+        raise ValueError(f"formula must be a string like 'y ~ x' with one '~', got {formula!r}")
+    response, rhs = (part.strip() for part in formula.split("~"))
+    if not response:
+        raise ValueError(f"formula {formula!r} has no response (left-hand side of '~')")
+    if not rhs:
+        raise ValueError(f"formula {formula!r} has nothing on the right of '~' (write '1' for an intercept only)")
+    for opening, closing in ("()", "{}"):
+        depth = 0
+        for ch in formula:
+            depth += (ch == opening) - (ch == closing)
+            if depth < 0:
+                break
+        if depth != 0:
+            raise ValueError(f"unbalanced parentheses in formula {formula!r}: "
+                             f"{formula.count(opening)} '{opening}' and {formula.count(closing)} '{closing}'")
+    compact = "".join(rhs.split())
+    if compact.endswith(("+", "*", ":", "-")) or compact.startswith(("+", "*", ":")):
+        raise ValueError(f"formula {formula!r} has an operator with no term on one side; remove it or add the term")
+    if any(pair in compact for pair in ("++", "+)", "(+", "+*", "+:", "*+", ":+", "|+", "+|")):
+        raise ValueError(f"formula {formula!r} has an empty term (two operators in a row); remove one")
+
+
 def _description(formula: str):
     import formulae
 
-    if not isinstance(formula, str) or "~" not in formula:
-        raise ValueError(f"formula must be a string like 'y ~ x', got {formula!r}")
+    check_syntax(formula)
     try:
         return formulae.model_description(formula)
     except Exception as err:  # formulae raises several types for bad syntax
@@ -77,17 +109,24 @@ def variables(formula: str) -> tuple[set[str], set[str]]:
     description = _description(formula)
     if description.response is None:
         raise ValueError(f"formula {formula!r} has no response (left-hand side)")
-    return set(description.response.var_names), set(description.var_names)
+    names = lambda found: {name for name in found if name}  # noqa: E731  formulae lists '' for {x**2} and I(x**2)
+    return names(description.response.var_names), names(description.var_names)
 
 
-def checked_frame(data: pd.DataFrame, columns, response, formula: str) -> pd.DataFrame:
+def checked_frame(data: pd.DataFrame, columns, response, formula: str, factors=()) -> pd.DataFrame:
     """The used ``columns`` of ``data`` (in data order), ready for formulae.
 
-    Raises a ValueError naming a column that is missing, has a NaN, or -- for
-    the ``response`` columns -- is not numeric.
+    Raises a TypeError if data is not a DataFrame, and a ValueError naming a
+    column that is missing, has a NaN, mixes types, holds dates or numbers
+    stored as text (except the grouping ``factors``, where labels may be
+    anything), or -- for the ``response`` columns -- is not numeric, is
+    infinite or is constant. A nullable integer or float response (``Int64``)
+    without missing values is used as float.
     """
     if not isinstance(data, pd.DataFrame):
-        raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError(f"data has no rows (columns: {', '.join(map(str, data.columns)) or 'none'})")
     columns = set(columns)
     missing = sorted(c for c in columns if c not in data.columns)
     if missing:
@@ -102,22 +141,76 @@ def checked_frame(data: pd.DataFrame, columns, response, formula: str) -> pd.Dat
             f"{c!r} ({int(data[c].isna().sum())} missing, rows {list(data.index[data[c].isna()][:5])})" for c in with_nan
         )
         raise ValueError(f"NaN in column(s) used by the formula: {counts}; drop or impute those rows first")
+    frame = data[used].copy()
+    for name in used:
+        if name not in response:  # the response gets its own checks below
+            _check_column_type(frame[name], name, is_factor=name in set(factors))
     for name in sorted(response):
-        column = data[name]
+        column = frame[name]
         if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-            raise ValueError(f"response column {name!r} must be numeric, found dtype {column.dtype}")
-    return keep_level_order(data[used])  # first category = reference level, as in R
+            raise ValueError(f"response column {name!r} must be numeric (float or integer), found dtype {column.dtype}"
+                             + ("; use .astype(float) for a 0/1 response" if pd.api.types.is_bool_dtype(column) else ""))
+        values = column.to_numpy(dtype=float)
+        if not np.all(np.isfinite(values)):
+            rows = list(frame.index[~np.isfinite(values)][:5])
+            raise ValueError(f"response column {name!r} has infinite values (rows {rows})")
+        if np.ptp(values) == 0:
+            raise ValueError(f"response column {name!r} has the same value ({values[0]:g}) in every row: nothing to fit")
+        frame[name] = values
+    return keep_level_order(frame)  # first category = reference level, as in R
+
+
+def _check_column_type(column: pd.Series, name: str, is_factor: bool) -> None:
+    """Refuse a column formulae would misread: mixed types, dates, numbers stored as text."""
+    if pd.api.types.is_datetime64_any_dtype(column) or isinstance(column.dtype, pd.PeriodDtype):
+        if not is_factor:
+            raise ValueError(f"column {name!r} holds dates ({column.dtype}); use a number such as days since the "
+                             f"start, (column - column.min()).dt.days, or a category")
+        return
+    if column.dtype != object and not pd.api.types.is_string_dtype(column):
+        return
+    kinds = {type(v).__name__ for v in column}
+    if len(kinds) > 1:
+        raise ValueError(f"column {name!r} mixes types ({', '.join(sorted(kinds))}); convert it to one type, "
+                         "e.g. .astype(str) for labels or pd.to_numeric(...) for numbers")
+    if is_factor or kinds != {"str"}:
+        return
+    numbers = pd.to_numeric(column, errors="coerce")
+    if numbers.notna().all():
+        raise ValueError(
+            f"column {name!r} holds numbers stored as text (e.g. {column.iloc[0]!r}); it would become a factor with "
+            f"{column.nunique()} levels. Use pd.to_numeric(data[{name!r}]) for a number or "
+            f"pd.Categorical(data[{name!r}]) if it really is a factor"
+        )
 
 
 def model_matrix(formula: str, frame: pd.DataFrame) -> Design:
     """Response and model matrix of a formula without bars, on a :func:`checked_frame`."""
     import formulae
 
-    matrices = formulae.design_matrices(formula, frame, na_action="error")
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):  # log(0), sqrt(-1): named below instead
+            matrices = formulae.design_matrices(formula, frame, na_action="error", extra_namespace=FUNCTIONS)
+    except (KeyError, NameError) as err:
+        raise ValueError(
+            f"formula {formula!r} calls an unknown function or name {err}; supported: formulae's own (C, I, center, "
+            f"scale, standardize, {{x**2}} for Python expressions) and {', '.join(FUNCTIONS)}"
+        ) from err
+    except ValueError as err:
+        raise ValueError(f"cannot build the design of {formula!r}: {err}") from err
+    if matrices.common is None:
+        raise ValueError(f"formula {formula!r} has no columns on the right of '~' (no intercept and no predictor)")
     common = matrices.common.as_dataframe()
     y = np.asarray(matrices.response.design_matrix, dtype=float)
     if y.ndim == 2 and y.shape[1] != 1:
         raise ValueError(f"response of {formula!r} must be a single numeric column")
+    for label, values in [(matrices.response.name, y.reshape(len(y), -1)), *common.items()]:
+        bad = ~np.isfinite(np.asarray(values, dtype=float).reshape(len(y), -1)).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"{label!r} in {formula!r} is NaN or infinite in {int(bad.sum())} row(s) (rows "
+                f"{list(frame.index[bad][:5])}): an infinite value in the data, or a log/sqrt of a non-positive number"
+            )
     return Design(y.ravel(), common.to_numpy(dtype=float), list(common.columns), matrices.response.name)
 
 
@@ -183,11 +276,8 @@ def split_random_terms(formula: str) -> tuple[str, str, list[tuple[str, str]]]:
 
     A nested factor is expanded as lme4 does: ``(expr | a/b)`` = ``(expr | a) + (expr | a:b)``.
     """
-    if not isinstance(formula, str) or formula.count("~") != 1:
-        raise ValueError(f"formula must be a string 'response ~ terms', got {formula!r}")
+    check_syntax(formula)
     response, rhs = (part.strip() for part in formula.split("~"))
-    if not response:
-        raise ValueError(f"formula {formula!r} has no response on the left of '~'")
     # Scan for top-level parentheses that contain a bar; what is left is the fixed part.
     bars, kept, depth, start, chunk_start = [], [], 0, 0, 0
     for i, ch in enumerate(rhs):

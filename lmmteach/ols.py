@@ -127,6 +127,8 @@ def _check_arrays(X, y, names):
         raise ValueError("X has NaN or infinite values")
     if not np.all(np.isfinite(y)):
         raise ValueError("y has NaN or infinite values")
+    if np.ptp(y) == 0:
+        raise ValueError(f"y (the response) has the same value ({y[0]:g}) in every row: nothing to fit")
     names = [f"x{j}" for j in range(X.shape[1])] if names is None else list(names)
     if len(names) != X.shape[1]:
         raise ValueError(f"{len(names)} names given for {X.shape[1]} columns of X")
@@ -173,8 +175,10 @@ def fit(formula_or_X, data_or_y, *, names=None, response: str = "y") -> OLSResul
     pvals = 2 * stats.t.sf(np.abs(t), df_resid)
 
     hat = np.sum(Q**2, axis=1)
-    std_resid = resid / np.sqrt(sigma2 * (1 - hat))
-    cooks = std_resid**2 * hat / ((1 - hat) * p)
+    at_one = hat > 1 - 1e-8  # leverage 1 up to rounding: the fit passes through the point, 0/0 below (R: NaN)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        std_resid = np.where(at_one, np.nan, resid / np.sqrt(sigma2 * (1 - hat)))
+        cooks = np.where(at_one, np.nan, std_resid**2 * hat / ((1 - hat) * p))
 
     has_intercept = bool(np.any(np.all(X == X[:1], axis=0) & (X[0] != 0)))
     tss = float(np.sum((y - y.mean()) ** 2)) if has_intercept else float(y @ y)

@@ -28,6 +28,8 @@ from scipy import stats
 __all__ = ["regression_diagnostics", "shrinkage_plot", "diagnostic_quantities", "rank_histograms",
            "sbc_ecdf_difference"]
 
+LEVERAGE_TOL = 1e-8  # a leverage above 1 - LEVERAGE_TOL is 1 up to rounding
+
 COOK_LEVELS = (0.5, 1.0)
 
 
@@ -48,8 +50,13 @@ def diagnostic_quantities(result) -> dict:
             f"regression_diagnostics needs a fitted linear model (lmmteach.ols.fit or statsmodels OLS), "
             f"got {type(result).__name__}"
         )
-    if not np.all(np.isfinite(out["std_resid"])):
-        raise ValueError("some observations have leverage 1 (standardised residuals are undefined)")
+    at_one = np.flatnonzero(~(out["hat"] < 1 - LEVERAGE_TOL) | ~np.isfinite(out["std_resid"]))
+    if at_one.size:
+        raise ValueError(
+            f"observation(s) {at_one[:10].tolist()} have leverage 1 (to {LEVERAGE_TOL:g}): the fit passes through "
+            "them exactly (e.g. the only row of a factor level), so their standardised residuals and Cook's "
+            "distances are 0/0; drop them or merge that level"
+        )
     return out
 
 

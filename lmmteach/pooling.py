@@ -107,6 +107,10 @@ def partial_pooling(y, groups, sigma_e2, sigma_u2, mu=None) -> pd.Series:
     summary = group_summary(y, groups)
     if mu is None:
         mu = gls_mean(y, groups, sigma_e2, sigma_u2)
+    elif isinstance(mu, (bool, np.bool_)) or not isinstance(mu, (int, float, np.integer, np.floating)):
+        raise TypeError(f"mu (the value to shrink towards) must be a number, got {type(mu).__name__}")
+    elif not np.isfinite(mu):
+        raise ValueError(f"mu (the value to shrink towards) must be finite, got {mu!r}")
     w = shrinkage_weight(summary["n"].to_numpy(), sigma_e2, sigma_u2)
     return pd.Series(shrink(summary["mean"].to_numpy(), mu, w), index=summary.index, name="partial_pooling")
 

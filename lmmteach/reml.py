@@ -11,8 +11,13 @@ Mixed-Effects Models Using lme4", J. Stat. Softw. 67(1), section 3):
   problem, and sigma has a closed form, so the (restricted) likelihood is
   *profiled* down to a function of ``theta`` alone
   (:meth:`MixedModel.profiled_deviance`, readable line by line);
-* that function is minimised with scipy's bounded L-BFGS-B (diagonal elements of
-  ``T`` >= 0).
+* that function is minimised with scipy's L-BFGS-B using its exact gradient
+  (:meth:`MixedModel.gradient`), followed by a boundary check: a variance near
+  zero is compared with the fit that sets it to zero, as lme4 checks its
+  boundary, and ``singular`` is read off the optimum;
+* the penalised residual sum of squares is computed from the residual itself
+  and on a centred, scaled working response, so the fit is the same (to
+  rounding) for ``y``, ``y + 1e8`` and ``1e8 * y``.
 
 Usage::
 
@@ -45,22 +50,30 @@ solved as one dense matrix, which is fine for course-size data.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, sparse
+from scipy.linalg import lapack
 
 from lmmteach.formulas import check_full_rank, checked_frame, model_matrix, split_random_terms, variables
 
-__all__ = ["fit", "MixedModel", "MixedLMResult", "SingularFitWarning"]
+__all__ = ["fit", "MixedModel", "MixedLMResult", "SingularFitWarning", "UnidentifiableWarning"]
 
-SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on diagonal elements of theta
+SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on diagonal elements of theta (here on the columns' scale)
+BOUNDARY_CHECK = 0.1  # a scaled diagonal element of theta below this is compared with the fit that sets it to 0
+FLAT_TOL = 1e-6  # smallest / largest Hessian eigenvalue below this: the criterion is flat in some direction
 
 
 class SingularFitWarning(UserWarning):
     """A variance component was estimated at the boundary (zero)."""
+
+
+class UnidentifiableWarning(UserWarning):
+    """The criterion is flat in some direction at the optimum: a variance parameter is not identified."""
 
 
 @dataclass
@@ -107,8 +120,32 @@ def _relative_factors(terms: list[RandomTerm], theta) -> list[np.ndarray]:
     return [t.relative_factor(theta[a:b]) for t, a, b in zip(terms, bounds[:-1], bounds[1:])]
 
 
+def _term_slices(terms: list[RandomTerm]) -> list[slice]:
+    """Where each term's rows sit in the q random-effect coordinates (term by term, level by level, column by column)."""
+    bounds = np.cumsum([0] + [t.m * t.k for t in terms])
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _apply_Lambda(terms, factors, V: np.ndarray) -> np.ndarray:
+    """Lambda_theta V for V of shape (q,) or (q, c): each level's k rows multiplied by its term's T."""
+    out = np.empty_like(V, dtype=float)
+    for t, T, rows in zip(terms, factors, _term_slices(terms)):
+        block = V[rows].reshape(t.m, t.k, -1)
+        out[rows] = np.tensordot(block, T, axes=([1], [1])).transpose(0, 2, 1).reshape(V[rows].shape)
+    return out
+
+
+def _level_block_sums(terms, F: np.ndarray, G: np.ndarray) -> list[np.ndarray]:
+    """For each term, the k x k sum over its levels l of F_l G_l' (F_l, G_l: the level's k rows of F and G)."""
+    sums = []
+    for t, rows in zip(terms, _term_slices(terms)):
+        f, g = F[rows].reshape(t.m, t.k, -1), G[rows].reshape(t.m, t.k, -1)
+        sums.append(np.tensordot(f, g, axes=([0, 2], [0, 2])))
+    return sums
+
+
 # --------------------------------------------------------------------------
-# The two ways to solve the penalised least-squares system for a given theta
+# The ways to solve the penalised least-squares system for a given theta
 # --------------------------------------------------------------------------
 
 
@@ -119,7 +156,8 @@ class _Pieces:
     logdet_L: float  # log |L_theta|^2
     cu: np.ndarray  # (q,)   c_u = L^-1 Lambda' Z' y
     RZX: np.ndarray  # (q, p) R_ZX = L^-1 Lambda' Z' X
-    solve_Lt: object  # v -> L'^-1 v, used once at the end for the conditional modes
+    solve_Lt: object  # V -> L'^-1 V: the conditional modes u, and A^-1 Lambda' Z' X for the gradient
+    CLambdaAinv: object  # () -> per term, the sum over levels of the diagonal blocks of Z'Z Lambda A^-1 (gradient)
 
 
 # Small dense linear algebra for many groups at once. Arrays keep the groups on
@@ -159,8 +197,9 @@ def _batched_backward(L: np.ndarray, B: np.ndarray) -> np.ndarray:
 class _OneFactor:
     """Single grouping factor: Lambda' Z'Z Lambda + I is block diagonal, one k x k block per group.
 
-    Nothing here is of size n: the per-group cross products are summed once,
-    and each evaluation works on arrays of shape (k, k, groups).
+    The per-group cross products are summed once; each evaluation of the
+    criterion works on arrays of shape (k, k, groups), and only the residual
+    (for the penalised residual sum of squares) is of size n.
     """
 
     def __init__(self, term: RandomTerm, X: np.ndarray, y: np.ndarray):
@@ -171,6 +210,26 @@ class _OneFactor:
         # Z_j'Z_j as ZtZ[a, b, j] and [Z_j'X_j  Z_j'y_j] as ZtXy[a, column, j].
         self.ZtZ = np.array([[within(Zx[:, a] * Zx[:, b]) for b in range(k)] for a in range(k)])
         self.ZtXy = np.array([[within(Zx[:, a] * col) for col in Xy.T] for a in range(k)])
+        self.ZtX = self.ZtXy[:, :-1, :].transpose(2, 0, 1).reshape(m * k, -1)  # rows group by group
+        self._rows_of_b = [g * k + a for a in range(k)]  # where Z's column a of row i sits in b
+
+    def Z_times(self, b: np.ndarray) -> np.ndarray:
+        """Z b for b of length q (level by level, column by column)."""
+        return sum(self.term.X[:, a] * b.take(rows) for a, rows in enumerate(self._rows_of_b))
+
+    def Zt_times(self, r: np.ndarray) -> np.ndarray:
+        """Z' r for r of length n."""
+        t = self.term
+        return np.array([np.bincount(t.codes, weights=t.X[:, a] * r, minlength=t.m) for a in range(t.k)]).T.ravel()
+
+    def ZtZ_times(self, V: np.ndarray) -> np.ndarray:
+        """Z'Z V for V of shape (q, c): one k x k product per group."""
+        m, k = self.term.m, self.term.k
+        blocks, out = V.reshape(m, k, -1), np.zeros((m, k, V.reshape(m, k, -1).shape[2]))
+        for a in range(k):
+            for b in range(k):
+                out[:, a, :] += self.ZtZ[a, b][:, None] * blocks[:, b, :]
+        return out.reshape(V.shape)
 
     def pieces(self, theta: np.ndarray) -> _Pieces:
         term = self.term
@@ -185,10 +244,16 @@ class _OneFactor:
         cu = sol[:, -1, :].T.ravel()
         logdet_L = 2.0 * sum(np.log(L[j, j]).sum() for j in range(k))
 
-        def solve_Lt(v):
-            return _batched_backward(L, v.reshape(m, k).T[:, None, :])[:, 0, :].T.ravel()
+        def solve_Lt(V):
+            B = V.reshape(m, k, -1).transpose(1, 2, 0)  # B[i, column, group]
+            return _batched_backward(L, B).transpose(2, 0, 1).reshape(V.shape)
 
-        return _Pieces(logdet_L, cu, RZX, solve_Lt)
+        def CLambdaAinv():
+            Linv = _batched_forward(L, np.broadcast_to(np.eye(k)[:, :, None], A.shape).copy())
+            Ainv = np.einsum("cam,cbm->abm", Linv, Linv)  # A_j^-1 = L_j'^-1 L_j^-1
+            return [np.einsum("abm,bc,cdm->ad", self.ZtZ, T, Ainv)]
+
+        return _Pieces(logdet_L, cu, RZX, solve_Lt, CLambdaAinv)
 
 
 class _Dense:
@@ -197,30 +262,85 @@ class _Dense:
     def __init__(self, terms: list[RandomTerm], X: np.ndarray, y: np.ndarray):
         self.terms = terms
         self.q = sum(t.m * t.k for t in terms)
-        data, rows, cols, offset = [], [], [], 0
-        for t in terms:  # Z's columns: term by term, level by level, column by column
-            data.append(t.X.ravel())
-            rows.append(np.repeat(np.arange(len(y)), t.k))
-            cols.append((offset + t.codes[:, None] * t.k + np.arange(t.k)).ravel())
-            offset += t.m * t.k
-        Z = sparse.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(len(y), self.q))
-        self.ZtZ = (Z.T @ Z).toarray()
-        self.ZtX = np.asarray(Z.T @ X)
-        self.Zty = np.asarray(Z.T @ y).ravel()
+        self.Z = _sparse_Z(terms, len(y))
+        self.ZtZ = (self.Z.T @ self.Z).toarray()
+        self.ZtX = np.asarray(self.Z.T @ X)
+        self.Zty = np.asarray(self.Z.T @ y).ravel()
 
-    def Lambda_matrix(self, theta: np.ndarray) -> np.ndarray:
-        """Lambda_theta: block diagonal, the term's T repeated once per level of its factor."""
-        factors = _relative_factors(self.terms, theta)
-        return linalg.block_diag(*(np.kron(np.eye(t.m), T) for t, T in zip(self.terms, factors)))
+    def Z_times(self, b: np.ndarray) -> np.ndarray:
+        return self.Z @ b
+
+    def Zt_times(self, r: np.ndarray) -> np.ndarray:
+        return self.Z.T @ r
+
+    def ZtZ_times(self, V: np.ndarray) -> np.ndarray:
+        return self.ZtZ @ V
+
+    def Lambda_matrix(self, theta: np.ndarray) -> sparse.csr_matrix:
+        """Lambda_theta: block diagonal, the term's T repeated once per level of its factor (sparse).
+
+        As lme4's ``Lind``: entry i of the pattern holds ``theta[Lind[i]]``.
+        """
+        rows, cols, Lind = self._Lambda_pattern
+        return sparse.csr_matrix((np.asarray(theta, dtype=float)[Lind], (rows, cols)), shape=(self.q, self.q))
+
+    @functools.cached_property
+    def _Lambda_pattern(self):
+        rows, cols, Lind, offset, first = [], [], [], 0, 0
+        for t in self.terms:
+            r, c = t._tril
+            levels = np.arange(t.m)[:, None] * t.k + offset
+            rows.append((levels + r).ravel())
+            cols.append((levels + c).ravel())
+            Lind.append(np.tile(first + np.arange(t.n_theta), t.m))
+            offset, first = offset + t.m * t.k, first + t.n_theta
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(Lind)
 
     def pieces(self, theta: np.ndarray) -> _Pieces:
-        """Step 1 of the criterion with dense q x q matrices, exactly as written in the paper."""
+        """Step 1 of the criterion with a dense q x q Cholesky factor, as written in the paper."""
         Lam = self.Lambda_matrix(theta)
-        L = linalg.cholesky(Lam.T @ self.ZtZ @ Lam + np.eye(self.q), lower=True)
+        if all(t.k == 1 for t in self.terms):  # Lambda is diagonal: scale rows and columns
+            lam = np.asarray(theta, dtype=float)[self._Lambda_pattern[2]]
+            LamT_ZtZ = lam[:, None] * self.ZtZ
+            A = LamT_ZtZ * lam[None, :]
+        else:
+            LamT_ZtZ = Lam.T @ self.ZtZ  # sparse times dense: cost q^2 k, not q^3
+            A = (Lam.T @ LamT_ZtZ.T).T
+        A[np.diag_indices(self.q)] += 1.0
+        L = linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False)
         cu = linalg.solve_triangular(L, Lam.T @ self.Zty, lower=True)
         RZX = linalg.solve_triangular(L, Lam.T @ self.ZtX, lower=True)
         logdet_L = 2.0 * np.log(np.diag(L)).sum()
-        return _Pieces(logdet_L, cu, RZX, lambda v: linalg.solve_triangular(L, v, lower=True, trans="T"))
+
+        def CLambdaAinv():
+            Linv = lapack.dtrtri(L, lower=1)[0]  # L^-1, so that A^-1 = L^-T L^-1
+            factors = _relative_factors(self.terms, theta)
+            if all(np.linalg.cond(T) < 1e6 for T in factors):
+                # Z'Z Lambda = Lambda'^-1 (A - I), so Z'Z Lambda A^-1 = Lambda'^-1 (I - A^-1): only the
+                # diagonal blocks of A^-1 are needed, each a sum of products of two columns of L^-1.
+                sums = []
+                for t, T, rows in zip(self.terms, factors, _term_slices(self.terms)):
+                    cols = Linv[:, rows]
+                    Ainv_sum = np.array([[np.sum(cols[:, a::t.k] * cols[:, b::t.k]) for b in range(t.k)]
+                                         for a in range(t.k)])
+                    sums.append(linalg.solve(T.T, t.m * np.eye(t.k) - Ainv_sum))
+                return sums
+            Ainv = Linv.T @ Linv  # a T on the boundary is singular: the full product
+            return _level_block_sums(self.terms, LamT_ZtZ.T, Ainv)  # Ainv is symmetric: row l = column l
+
+        return _Pieces(logdet_L, cu, RZX, lambda V: linalg.solve_triangular(L, V, lower=True, trans="T"), CLambdaAinv)
+
+
+def _sparse_Z(terms: list[RandomTerm], n: int) -> sparse.csr_matrix:
+    """Z: n x q, the terms' columns term by term, level by level, column by column."""
+    data, rows, cols, offset = [], [], [], 0
+    for t in terms:
+        data.append(t.X.ravel())
+        rows.append(np.repeat(np.arange(n), t.k))
+        cols.append((offset + t.codes[:, None] * t.k + np.arange(t.k)).ravel())
+        offset += t.m * t.k
+    q = offset
+    return sparse.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(n, q))
 
 
 # --------------------------------------------------------------------------
@@ -228,10 +348,30 @@ class _Dense:
 # --------------------------------------------------------------------------
 
 
-class MixedModel:
-    """A linear mixed model y = X beta + Z Lambda_theta u + e, built from an lme4-style formula."""
+@dataclass
+class _Solution:
+    """The penalised least-squares solution for one theta (original units of y)."""
 
-    def __init__(self, formula: str, data: pd.DataFrame, method: str = "REML"):
+    pieces: _Pieces
+    RX: np.ndarray  # (p, p) upper-triangular R_X
+    beta: np.ndarray  # (p,) fixed effects
+    u: np.ndarray  # (q,) spherical random effects; b = Lambda u
+    resid: np.ndarray  # (n,) y - X beta - Z Lambda u
+    r2: float  # penalised residual sum of squares |resid|^2 + |u|^2
+
+
+class MixedModel:
+    """A linear mixed model y = X beta + Z Lambda_theta u + e, built from an lme4-style formula.
+
+    Internally the model works on the *working response*: y minus its
+    least-squares fit on X, divided by the root mean square of that residual.
+    Adding a multiple of a column of X to y, or scaling y, then changes nothing
+    inside the optimiser (the fit is equivariant to rounding error), and large
+    offsets such as ``y + 1e8`` cannot cancel; :meth:`solve` maps the solution
+    back to the units of y.
+    """
+
+    def __init__(self, formula: str, data: pd.DataFrame, method: str = "REML", solver: str = "auto"):
         if method not in ("REML", "ML"):
             raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
         self.formula, self.method = formula, method
@@ -239,7 +379,8 @@ class MixedModel:
         response_columns, used = variables(f"{response} ~ {fixed}")
         for expr, factor in bars:
             used |= variables(f"{response} ~ {expr}")[1] | {f.strip() for f in factor.split(":")}
-        frame = checked_frame(data, used, response_columns, formula)
+        factors = {f.strip() for _, factor in bars for f in factor.split(":")}
+        frame = checked_frame(data, used, response_columns, formula, factors=factors)
 
         fixed_design = model_matrix(f"{response} ~ {fixed}", frame)
         self.y, self.X, self.fe_names = fixed_design.y, fixed_design.X, fixed_design.names
@@ -247,11 +388,21 @@ class MixedModel:
         terms = [_random_term(expr, factor, response, frame) for expr, factor in bars]
         self.terms = sorted(terms, key=lambda t: -t.m)  # lme4's order: most levels first
         self.n, self.p = self.X.shape
-        if len(self.terms) == 1:
-            self.structure = _OneFactor(self.terms[0], self.X, self.y)
-        else:
-            self.structure = _Dense(self.terms, self.X, self.y)
-        self.XtX, self.Xty, self.yty = self.X.T @ self.X, self.X.T @ self.y, self.y @ self.y
+        _check_identifiable(self.terms, self.n)
+
+        self.beta_ls, self.y_scale, self.y_work = _working_response(self.X, self.y, response)
+        self.structure = self._structure(solver)
+        self.XtX, self.Xty = self.X.T @ self.X, self.X.T @ self.y_work
+
+    def _structure(self, solver: str):
+        """How step 1 is solved: per group for one factor, else one dense factorisation."""
+        if solver not in ("auto", "one_factor", "dense"):
+            raise ValueError(f"solver must be 'auto', 'one_factor' or 'dense', got {solver!r}")
+        if solver == "one_factor" or (solver == "auto" and len(self.terms) == 1):
+            if len(self.terms) != 1:
+                raise ValueError(f"solver='one_factor' needs a single random-effect term, the formula has {len(self.terms)}")
+            return _OneFactor(self.terms[0], self.X, self.y_work)
+        return _Dense(self.terms, self.X, self.y_work)
 
     @property
     def dof(self) -> int:
@@ -260,23 +411,28 @@ class MixedModel:
 
     # -- the criterion ---------------------------------------------------
 
-    def solve(self, theta):
+    def solve(self, theta) -> _Solution:
         """Steps 1-4 of :meth:`profiled_deviance`: penalised least squares for a given theta."""
+        theta = np.asarray(theta, dtype=float)
         # (1) L_theta, c_u and R_ZX (per group, or one dense matrix; see _OneFactor and _Dense)
-        pieces = self.structure.pieces(np.asarray(theta, dtype=float))
+        pieces = self.structure.pieces(theta)
         # (2) R_X' R_X = X'X - R_ZX' R_ZX
         RX = linalg.cholesky(self.XtX - pieces.RZX.T @ pieces.RZX, lower=False)
-        # (3) c_beta = R_X'^-1 (X'y - R_ZX' c_u), then beta-hat = R_X^-1 c_beta
+        # (3) c_beta = R_X'^-1 (X'y - R_ZX' c_u); beta-hat solves R_X beta = c_beta, u-hat solves L' u = c_u - R_ZX beta
         c_beta = linalg.solve_triangular(RX, self.Xty - pieces.RZX.T @ pieces.cu, trans="T")
         beta = linalg.solve_triangular(RX, c_beta)
-        # (4) penalised residual sum of squares at (beta-hat, u-hat)
-        r2 = self.yty - pieces.cu @ pieces.cu - c_beta @ c_beta
-        return pieces, RX, beta, r2
+        u = pieces.solve_Lt(pieces.cu - pieces.RZX @ beta)
+        # (4) penalised residual sum of squares, from the residual itself (as lme4 does)
+        b = _apply_Lambda(self.terms, self.relative_factors(theta), u)
+        resid = self.y_work - self.X @ beta - self.structure.Z_times(b)
+        r2 = resid @ resid + u @ u
+        s = self.y_scale  # back from the working response to the units of y
+        return _Solution(pieces, RX, self.beta_ls + s * beta, s * u, s * resid, s**2 * r2)
 
-    def profiled_deviance(self, theta) -> float:
+    def profiled_deviance(self, theta, solution: _Solution | None = None) -> float:
         """-2 log-likelihood (ML) or -2 restricted log-likelihood (REML), profiled to a function of theta.
 
-        Bates et al. (2015), section 3, line by line:
+        Bates et al. (2015), section 3, line by line (in :meth:`solve`):
 
         1. ``pieces``: the Cholesky factor ``L_theta`` with
            ``L L' = Lambda' Z' Z Lambda + I`` (lme4 also permutes the rows for
@@ -285,28 +441,62 @@ class MixedModel:
            ``R_ZX = L^-1 Lambda' Z' X`` (sections 3.2-3.3);
         2. ``RX``: ``R_X' R_X = X'X - R_ZX' R_ZX``, the Cholesky factor for the
            fixed effects;
-        3. ``c_beta = R_X'^-1 (X'y - R_ZX' c_u)``; beta-hat solves ``R_X beta = c_beta``;
+        3. ``c_beta = R_X'^-1 (X'y - R_ZX' c_u)``; beta-hat solves ``R_X beta = c_beta``
+           and the spherical random effects u-hat solve ``L' u = c_u - R_ZX beta``;
         4. ``r2``: the penalised residual sum of squares at its minimum,
-           ``r2_theta = min over (beta, u) of |y - X beta - Z Lambda u|^2 + |u|^2
-           = |y|^2 - |c_u|^2 - |c_beta|^2``;
+           ``r2_theta = |y - X beta - Z Lambda u|^2 + |u|^2`` (on paper also
+           ``|y|^2 - |c_u|^2 - |c_beta|^2``, but that difference of large numbers
+           cancels catastrophically when y has a large mean);
         5. ML, sigma^2 profiled out as r2/n:
            ``-2 l(theta) = log|L_theta|^2 + n (1 + log(2 pi r2 / n))``;
            REML, sigma^2 as r2/(n - p), plus the determinant of the fixed-effect
            block: ``log|L_theta|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi r2 / (n - p)))``.
+
+        ``y`` in steps 1-4 is the working response (see the class docstring);
+        ``solve`` returns beta and r2 in the units of y. Pass ``solution`` when
+        :meth:`solve` has already been called for this theta.
         """
-        pieces, RX, beta, r2 = self.solve(theta)  # steps 1-4
+        if solution is None:
+            solution = self.solve(theta)  # steps 1-4
         # (5) the profiled criterion; REML adds log |R_X|^2 and has n - p degrees of freedom
-        logdet_RX = 2.0 * np.log(np.abs(np.diag(RX))).sum() if self.method == "REML" else 0.0
+        logdet_RX = 2.0 * np.log(np.abs(np.diag(solution.RX))).sum() if self.method == "REML" else 0.0
         dof = self.dof
-        return pieces.logdet_L + logdet_RX + dof * (1 + np.log(2 * np.pi * r2 / dof))
+        return solution.pieces.logdet_L + logdet_RX + dof * (1 + np.log(2 * np.pi * solution.r2 / dof))
+
+    def gradient(self, theta, solution: _Solution | None = None) -> np.ndarray:
+        """The exact gradient of :meth:`profiled_deviance` with respect to theta.
+
+        With ``A = Lambda'Z'Z Lambda + I``, ``W = A^-1 Lambda'Z'X`` and
+        ``S = (R_X'R_X)^-1``, the derivative with respect to Lambda is
+        ``2 Z'Z Lambda A^-1`` (from log|L|^2), ``+ 2 (Z'Z Lambda W - Z'X) S W'``
+        (from log|R_X|^2, REML only) and ``- 2 dof/r2 Z'r u'`` (from r2: by the
+        envelope theorem only its explicit dependence on Lambda counts). The
+        derivative with respect to an element of a term's T sums the diagonal
+        blocks of these q x q matrices over the term's levels.
+        """
+        theta = np.asarray(theta, dtype=float)
+        if solution is None:
+            solution = self.solve(theta)
+        pieces, factors = solution.pieces, self.relative_factors(theta)
+        blocks = [2.0 * G for G in pieces.CLambdaAinv()]
+        if self.method == "REML":
+            W = pieces.solve_Lt(pieces.RZX)
+            RX_inv = linalg.solve_triangular(solution.RX, np.eye(self.p))
+            F = self.structure.ZtZ_times(_apply_Lambda(self.terms, factors, W)) - self.structure.ZtX
+            blocks = [G + 2.0 * H for G, H in zip(blocks, _level_block_sums(self.terms, F, W @ RX_inv @ RX_inv.T))]
+        Ztr = self.structure.Zt_times(solution.resid)
+        r2_part = _level_block_sums(self.terms, Ztr[:, None], solution.u[:, None])
+        blocks = [G - 2.0 * self.dof / solution.r2 * H for G, H in zip(blocks, r2_part)]
+        return np.concatenate([G[t._tril] for t, G in zip(self.terms, blocks)])
 
     def relative_factors(self, theta) -> list[np.ndarray]:
         """Each term's relative Cholesky factor T, filled from its part of theta."""
         return _relative_factors(self.terms, theta)
 
     def is_singular(self, theta) -> bool:
-        """lme4's isSingular(): some diagonal element of some T is (nearly) zero."""
-        return bool(np.any(np.asarray(theta)[self.diagonal_mask()] < SINGULAR_TOL))
+        """lme4's isSingular(): some diagonal element of some T is (nearly) zero, on the columns' scale."""
+        scaled = np.asarray(theta) * self.theta_scale()
+        return bool(np.any(scaled[self.diagonal_mask()] < SINGULAR_TOL))
 
     # -- optimisation -----------------------------------------------------
 
@@ -314,45 +504,215 @@ class MixedModel:
         """True for the entries of theta that are diagonal elements of some T."""
         return np.concatenate([t.diagonal_positions() for t in self.terms])
 
+    def theta_scale(self) -> np.ndarray:
+        """Root mean square of the term column that each entry of theta multiplies (its row of T).
+
+        The optimiser works on ``theta * theta_scale()``, so rescaling a predictor
+        (days to seconds) does not change its path.
+        """
+        scales = []
+        for t in self.terms:
+            rms = np.sqrt(np.mean(t.X**2, axis=0))
+            scales.append(rms[t._tril[0]])
+        return np.concatenate(scales)
+
     def theta_bounds(self):
         """Diagonal elements of each T >= 0 (a standard deviation ratio); off-diagonals free."""
         return [(0.0, None) if d else (None, None) for d in self.diagonal_mask()]
 
     def theta_start(self):
-        """lme4's start: every T = identity (random-effect SD equal to the residual SD)."""
-        return np.concatenate([t.diagonal_positions().astype(float) for t in self.terms])
+        """Every T diagonal with entries 1 / (RMS of its column): each random-effect term as large as the noise."""
+        return self.diagonal_mask() / self.theta_scale()
 
     def fit(self) -> "MixedLMResult":
-        """Minimise the profiled criterion over theta with bounded L-BFGS-B (deterministic)."""
-        def objective(theta):
-            try:
-                value = self.profiled_deviance(theta)
-            except (np.linalg.LinAlgError, FloatingPointError):
-                return np.inf
-            return value if np.isfinite(value) else np.inf
+        """Minimise the profiled criterion over theta: L-BFGS-B with the exact gradient, then a boundary check.
 
+        The optimiser works on ``theta * theta_scale()`` without bounds: negating
+        a column of T leaves T T' and so the criterion unchanged, and without a
+        bound at 0 it cannot stop there merely because the gradient vanishes
+        (the criterion depends on a zero diagonal element through its square).
+        Columns with a negative diagonal element are flipped at the end.
+        """
+        scale, unpinned = self.theta_scale(), np.zeros(len(self.theta_start()), dtype=bool)
+        best = self._minimise(self.theta_start() * scale, scale, unpinned)
+        best = self._leave_zero(best, scale, unpinned)
+        best.x = self._positive_diagonal(best.x)
+        best = self._polish(self._check_boundary(best, scale), scale)
+        converged = bool(np.isfinite(best.fun) and (best.success or self._stationary(best, scale)))
+        return MixedLMResult._from_model(self, best.x / scale, converged)
+
+    def _leave_zero(self, best, scale, unpinned):
+        """Restart beside a diagonal element that ended at (or within 1e-6 of) 0 if the criterion is lower there.
+
+        At 0 the gradient vanishes whether or not 0 is a minimum, and a step or
+        an interpolation that is symmetric about 0 (the criterion is even in
+        each column of T) can land exactly there. A one-dimensional search
+        along that element tells which it is.
+        """
+        for i in np.flatnonzero((np.abs(best.x) < 1e-6) & self.diagonal_mask()):
+            def along(value):
+                x = best.x.copy()
+                x[i] = value
+                try:
+                    return self.profiled_deviance(x / scale)
+                except (np.linalg.LinAlgError, ValueError):
+                    return np.inf
+
+            line = optimize.minimize_scalar(along, bounds=(0.0, 4.0), method="bounded")
+            if line.fun < best.fun:
+                start = best.x.copy()
+                start[i] = line.x
+                again = self._minimise(start, scale, unpinned)
+                best = again if again.fun < best.fun else best
+        return best
+
+    def _positive_diagonal(self, theta) -> np.ndarray:
+        """theta with each column of each T negated where its diagonal element is negative (same T T')."""
+        theta, first = np.array(theta, dtype=float), 0
+        for t in self.terms:
+            rows, cols = t._tril
+            for a in range(t.k):
+                column = first + np.flatnonzero(cols == a)
+                if theta[first + np.flatnonzero((rows == a) & (cols == a))[0]] < 0:
+                    theta[column] = -theta[column]
+            first += t.n_theta
+        return theta
+
+    def _minimise(self, start, scale, pinned):
+        """L-BFGS-B over the scaled theta with the exact gradient; ``pinned`` entries held at 0."""
+        def value_and_gradient(scaled_theta):
+            theta = scaled_theta / scale
+            try:
+                solution = self.solve(theta)
+                value, grad = self.profiled_deviance(theta, solution), self.gradient(theta, solution) / scale
+            except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+                return np.inf, np.zeros_like(theta)
+            return (value, grad) if np.isfinite(value) and np.all(np.isfinite(grad)) else (np.inf, np.zeros_like(theta))
+
+        bounds = [(0.0, 0.0) if p else (None, None) for p in pinned]
+        start = np.where(pinned, 0.0, start)
         with np.errstate(divide="ignore", invalid="ignore"):
-            # Central differences (3-point) give gradients accurate enough for ~1e-7 agreement with lme4.
-            best = optimize.minimize(
-                objective, self.theta_start(), method="L-BFGS-B", jac="3-point", bounds=self.theta_bounds(),
-                options={"ftol": 1e-12, "gtol": 1e-9, "maxiter": 5000, "maxcor": 20},
+            return optimize.minimize(
+                value_and_gradient, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                options={"ftol": 1e-13, "gtol": 1e-6, "maxiter": 5000, "maxcor": 20},
             )
-            # A variance parameter at 0 is a stationary point of the criterion (it depends on theta
-            # through theta^2 there), where a gradient method can stop too early. So when L-BFGS-B
-            # ends on the boundary, or fails, confirm with a derivative-free search from the start.
-            if self.is_singular(best.x) or not best.success:
-                polished = optimize.minimize(
-                    objective, self.theta_start(), method="Powell", bounds=self.theta_bounds(),
-                    options={"xtol": 1e-10, "ftol": 1e-15, "maxiter": 20000},
-                )
-                if polished.fun < best.fun or not best.success:
-                    best = polished
-        converged = bool(np.isfinite(best.fun) and best.success)
-        return MixedLMResult._from_model(self, np.asarray(best.x, dtype=float), converged)
+
+    def _check_boundary(self, best, scale):
+        """Compare with the fit that sets a small variance to zero; keep whichever criterion is lower.
+
+        At a zero diagonal element of T the criterion depends on it only through
+        its square, so a gradient method can stop short of the boundary. A
+        pinned column of T (its diagonal and the entries below it) is 0:
+        that random-effect column has zero variance and no correlations.
+        """
+        bounds = np.cumsum([0] + [t.n_theta for t in self.terms])
+        for t, first in zip(self.terms, bounds[:-1]):
+            rows, cols = t._tril
+            for a in range(t.k):
+                position = first + np.flatnonzero((rows == a) & (cols == a))[0]
+                pinned = np.zeros(len(scale), dtype=bool)
+                pinned[first + np.flatnonzero(cols == a)] = True
+                if abs(best.x[position]) >= BOUNDARY_CHECK or not np.any(best.x[pinned]):
+                    continue  # clearly inside, or that column is already zero
+                candidate = self._minimise(best.x, scale, pinned)
+                if candidate.fun <= best.fun + 1e-10 * max(1.0, abs(best.fun)):
+                    best = candidate
+                    best.x = self._positive_diagonal(best.x)
+        return best
+
+    def _stationary(self, best, scale) -> bool:
+        """Gradient of the free entries (on the scaled theta) below 1e-4: an optimum even if L-BFGS-B ended its line search early."""
+        grad = self.gradient(best.x / scale) / scale
+        free = best.x != 0  # pinned entries are exactly 0
+        return bool(np.max(np.abs(grad[free]), initial=0.0) < 1e-4)
+
+    def _polish(self, best, scale):
+        """Newton steps with a difference Hessian of the exact gradient; warn when the criterion is flat.
+
+        L-BFGS-B stops when the criterion stops decreasing in its last digits,
+        which along a weakly curved direction can leave theta off by 1e-6; a
+        Newton step on the free entries (those not exactly 0) takes it to
+        where the gradient vanishes. A Hessian eigenvalue near 0 means the
+        criterion is flat in that direction: a parameter the data do not identify.
+        """
+        free = np.flatnonzero(best.x != 0)  # entries on the boundary, or pinned there, stay put
+        if free.size == 0:
+            return best
+        gradient = lambda x: self.gradient(x / scale) / scale  # noqa: E731  on the scaled theta
+        h, hessian = 1e-4, np.empty((free.size, free.size))
+        for column, i in enumerate(free):
+            step = np.zeros(len(scale))
+            step[i] = h
+            hessian[:, column] = (gradient(best.x + step) - gradient(best.x - step))[free] / (2 * h)
+        hessian = (hessian + hessian.T) / 2
+        eigenvalues = np.linalg.eigvalsh(hessian)
+        if eigenvalues[0] < FLAT_TOL * max(1.0, eigenvalues[-1]):
+            warnings.warn(
+                f"the REML/ML criterion is flat in some direction at the optimum (Hessian eigenvalues "
+                f"{np.round(eigenvalues, 8).tolist()} on the scaled theta): some variance parameters are not "
+                "identified by these data; simplify the random-effects structure",
+                UnidentifiableWarning, stacklevel=3,
+            )
+            return best
+        for _ in range(2):
+            step = np.linalg.solve(hessian, gradient(best.x)[free])
+            if np.max(np.abs(step)) < 1e-12:
+                break
+            x = best.x.copy()
+            x[free] -= step
+            value = self.profiled_deviance(x / scale)
+            if not value <= best.fun + 1e-12 * abs(best.fun):
+                break
+            best.x, best.fun = x, value
+        return best
+
+
+def _working_response(X, y, response: str):
+    """Least-squares coefficients of y on X, the RMS s of their residual, and that residual / s."""
+    Q, R = np.linalg.qr(X)
+    beta_ls = linalg.solve_triangular(R, Q.T @ y)
+    resid = y - X @ beta_ls
+    resid = resid - Q @ (Q.T @ resid)  # one refinement step: the residual is orthogonal to X to rounding
+    scale = float(np.sqrt(np.mean(resid**2)))
+    if not scale > 1e-12 * float(np.sqrt(np.mean(y**2))):
+        raise ValueError(
+            f"the response {response!r} is constant, or an exact linear function of the fixed effects: "
+            "there is no residual variation to split into variance components"
+        )
+    return beta_ls, scale, resid / scale
+
+
+def _check_identifiable(terms: list[RandomTerm], n: int) -> None:
+    """lme4's checks: fewer levels (times columns) than observations; no column repeated for one factor."""
+    for t in terms:
+        if t.m >= n:
+            raise ValueError(
+                f"grouping factor {t.factor!r} has {t.m} levels for {n} observations: with (nearly) one "
+                "observation per group a random effect cannot be told apart from the residual error; "
+                "lme4 refuses this too (number of levels of each grouping factor must be < number of observations)"
+            )
+        if t.m * t.k >= n:
+            raise ValueError(
+                f"term ({' + '.join(t.columns)} | {t.factor}) has {t.m} x {t.k} = {t.m * t.k} random effects for "
+                f"{n} observations: the random-effect variances and the residual variance are not identifiable"
+            )
+    seen: dict[str, set] = {}
+    for t in terms:
+        shared = seen.setdefault(t.factor, set()) & set(t.columns)
+        if shared:
+            raise ValueError(
+                f"column(s) {sorted(shared)} appear in two random-effect terms for the same factor {t.factor!r} "
+                f"(like (1 | {t.factor}) + (1 | {t.factor})): their variances cannot be told apart; "
+                "write each column once per factor"
+            )
+        seen[t.factor] |= set(t.columns)
 
 
 def _random_term(expr, factor, response, frame) -> RandomTerm:
     """Evaluate one ``(expr | factor)`` term: its columns with formulae, its factor's levels with pandas."""
+    if expr.replace(" ", "") in ("0", "-1"):
+        raise ValueError(f"random-effect term ({expr} | {factor}) has no columns: write (1 | {factor}) for a random "
+                         f"intercept or (0 + x | {factor}) for a random slope only")
     term = model_matrix(f"{response} ~ {expr}", frame)
     columns, Xt = term.names, term.X
     for name, col in zip(columns, Xt.T):
@@ -451,22 +811,20 @@ class MixedLMResult:
     @classmethod
     def _from_model(cls, model: MixedModel, theta: np.ndarray, converged: bool) -> "MixedLMResult":
         """The result at the optimum theta; warns about a singular or unconverged fit."""
-        pieces, RX, beta, r2 = model.solve(theta)
-        sigma2 = r2 / model.dof
+        solution = model.solve(theta)
+        sigma2 = solution.r2 / model.dof
         factors = model.relative_factors(theta)
-        modes = _conditional_modes(model.terms, factors, pieces.solve_Lt(pieces.cu - pieces.RZX @ beta))
-        fitted = model.X @ beta
-        for t, b in zip(model.terms, modes):  # plus Z b, term by term
-            fitted = fitted + np.einsum("nk,nk->n", t.X, b[t.codes])
+        modes = _conditional_modes(model.terms, factors, solution.u)
+        fitted = model.y - solution.resid  # X beta + Z b
         labels = _group_labels(model.terms)
-        fe_params, bse, cov_fe = _fixed_effects(model.fe_names, beta, RX, sigma2)
+        fe_params, bse, cov_fe = _fixed_effects(model.fe_names, solution.beta, solution.RX, sigma2)
         result = cls(
             formula=model.formula, method=model.method, fe_params=fe_params, bse=bse, cov_fe=cov_fe,
             var_components=_variance_components(model.terms, labels, factors, sigma2),
             ranef=_ranef_table(model.terms, labels, modes),
-            criterion=float(model.profiled_deviance(theta)), converged=converged,
+            criterion=float(model.profiled_deviance(theta, solution)), converged=converged,
             singular=model.is_singular(theta), theta=theta, sigma=float(np.sqrt(sigma2)), nobs=model.n,
-            ngroups={t.factor: t.m for t in model.terms}, fitted=fitted, resid=model.y - fitted,
+            ngroups={t.factor: t.m for t in model.terms}, fitted=fitted, resid=solution.resid,
         )
         if result.singular:
             warnings.warn(

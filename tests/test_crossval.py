@@ -182,3 +182,26 @@ def test_compare_pointwise_reads_loo_results_and_kfold_results(small):
     assert table.loc["loo", "elpd"] == pytest.approx(loo["elpd_loo"])
     assert table.loc["kfold", "elpd"] == pytest.approx(kf.elpd)
     assert table.loc["array", "elpd"] == pytest.approx(kf.elpd)
+
+
+def test_kfold_counts_distinct_fold_labels(small):
+    folds = np.where(np.arange(len(small)) % 2 == 0, 0, 5)  # labels {0, 5}: two folds, not six
+    result = crossval.kfold(small, fit_normal, log_lik_normal, folds=folds)
+    assert result.k == 2 and "2-fold CV" in repr(result)
+
+
+def test_kfold_refuses_a_single_fold_label(small):
+    with pytest.raises(ValueError, match="single label.*nothing to train on"):
+        crossval.kfold(small, fit_normal, log_lik_normal, folds=np.zeros(len(small), dtype=int))
+
+
+@pytest.mark.parametrize("sigma", [0.0, -1.0, np.nan])
+def test_gaussian_log_lik_refuses_a_non_positive_sigma(sigma):
+    with pytest.raises(ValueError, match="sigma must be positive and finite"):
+        crossval.gaussian_log_lik(np.zeros((2, 3)), np.zeros(3), np.array([1.0, sigma]))
+
+
+def test_gaussian_log_lik_refuses_a_negative_sigma_u():
+    u = np.array([[np.nan, 0.0, 0.0]] * 2)
+    with pytest.raises(ValueError, match="sigma_u must be >= 0"):
+        crossval.gaussian_log_lik(np.zeros((2, 3)), np.zeros(3), np.ones(2), u=u, sigma_u=-1.0)

@@ -49,12 +49,17 @@ def test_design_returns_response_matrix_and_names():
         ("y ~ x", pd.DataFrame({"y": ["a", "b"], "x": [1.0, 2.0]}), "response column 'y' must be numeric"),
         ("y ~ x", pd.DataFrame({"y": [True, False], "x": [1.0, 2.0]}), "response column 'y' must be numeric"),
         ("y x", pd.DataFrame({"y": [1.0], "x": [1.0]}), "formula must be"),
-        ("y ~ x", [[1.0, 2.0]], "DataFrame"),
     ],
 )
 def test_design_names_the_problem(formula, frame, words):
     with pytest.raises(ValueError, match=words):
         design(formula, frame)
+
+
+@pytest.mark.parametrize("data", [[[1.0, 2.0]], None, {"y": [1.0, 2.0]}])
+def test_data_that_is_not_a_data_frame_is_a_type_error(data):
+    with pytest.raises(TypeError, match="data must be a pandas DataFrame"):
+        design("y ~ x", data)
 
 
 def test_variables_lists_response_and_columns():
@@ -128,3 +133,104 @@ def test_split_random_terms(formula, expected):
 def test_split_random_terms_names_the_problem(formula, words):
     with pytest.raises(ValueError, match=words):
         split_random_terms(formula)
+
+
+# --------------------------------------------------------------------------
+# Bad input that used to end in a traceback from formulae, NumPy or SciPy;
+# lmmteach.ols and lmmteach.reml share these checks (tests/test_ols.py and
+# tests/test_reml.py check that each passes them on).
+# --------------------------------------------------------------------------
+
+def small_frame(**columns) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"y": rng.normal(10, 1, 12), "x": np.arange(12.0), "g": pd.Categorical(np.arange(12) % 3)})
+    return frame.assign(**columns)
+
+
+@pytest.mark.parametrize(
+    "formula, words",
+    [
+        ("y ~ x +", "operator with no term on one side"),
+        ("y ~ + x", "operator with no term on one side"),
+        ("y ~ x + + g", "empty term"),
+        ("y ~ (x", r"unbalanced parentheses.*1 '\(' and 0 '\)'"),
+        ("y ~ {x**2", "unbalanced parentheses"),
+        ("~ x", "no response"),
+        ("y ~ ", "nothing on the right"),
+        ("y ~ x ~ g", "one '~'"),
+        ("y ~ x + unknown_function(x)", "unknown function or name.*supported"),
+        ("y ~ 0", "no columns on the right"),
+    ],
+)
+def test_malformed_formulas_say_what_is_wrong(formula, words):
+    with pytest.raises(ValueError, match=words):
+        design(formula, small_frame())
+
+
+def test_formula_that_is_not_a_string_is_a_type_error():
+    with pytest.raises(TypeError, match="formula must be a string"):
+        design(["y ~ x"], small_frame())
+
+
+@pytest.mark.parametrize(
+    "formula, expected",
+    [
+        ("y ~ {x**2}", lambda f: f["x"] ** 2),
+        ("y ~ I(x**2)", lambda f: f["x"] ** 2),
+        ("y ~ log(x + 1)", lambda f: np.log(f["x"] + 1)),
+        ("y ~ sqrt(x)", lambda f: np.sqrt(f["x"])),
+    ],
+)
+def test_transformed_predictors_are_supported(formula, expected):
+    frame = small_frame()
+    fixed = design(formula, frame)
+    np.testing.assert_allclose(fixed.X[:, 1], expected(frame))
+
+
+def test_transformed_response_is_supported():
+    frame = small_frame()
+    fixed = design("log(y) ~ x", frame)
+    np.testing.assert_allclose(fixed.y, np.log(frame["y"]))
+
+
+@pytest.mark.parametrize(
+    "columns, formula, words",
+    [
+        ({"y": 3.0}, "y ~ x", "response column 'y' has the same value \\(3\\) in every row"),
+        ({"y": np.r_[np.inf, np.ones(11)]}, "y ~ x", "response column 'y' has infinite values \\(rows \\[0\\]\\)"),
+        ({"y": [str(v) for v in range(12)]}, "y ~ x", "response column 'y' must be numeric.*str"),
+        ({"y": pd.Categorical(range(12))}, "y ~ x", "response column 'y' must be numeric.*category"),
+        ({"y": np.arange(12) % 2 == 0}, "y ~ x", "response column 'y' must be numeric.*bool.*astype\\(float\\)"),
+        ({"x": np.r_[np.inf, np.arange(11.0)]}, "y ~ x", "'x' in 'y ~ x' is NaN or infinite in 1 row.*rows \\[0\\]"),
+        ({"x": np.arange(12.0) - 5}, "y ~ log(x)", "'log\\(x\\)'.*NaN or infinite in 6 row.*log/sqrt of a non-positive"),
+        ({"x": [str(v) for v in range(12)]}, "y ~ x", "'x' holds numbers stored as text.*12 levels.*pd.to_numeric"),
+        ({"x": pd.date_range("2024-01-01", periods=12)}, "y ~ x", "'x' holds dates.*days since"),
+        ({"x": [1, "a"] * 6}, "y ~ x", "'x' mixes types \\(int, str\\)"),
+    ],
+)
+def test_bad_columns_are_named_with_the_problem(columns, formula, words):
+    with pytest.raises(ValueError, match=words):
+        design(formula, small_frame(**columns))
+
+
+def test_empty_frame_is_refused():
+    with pytest.raises(ValueError, match="data has no rows"):
+        design("y ~ x", small_frame().iloc[:0])
+
+
+def test_nullable_integer_response_without_missing_values_is_used_as_float():
+    frame = small_frame(y=pd.array(np.arange(12) * 3 % 7, dtype="Int64"))
+    fixed = design("y ~ x", frame)
+    assert fixed.y.dtype == float
+    np.testing.assert_array_equal(fixed.y, np.arange(12) * 3 % 7)
+
+
+def test_nullable_integer_response_with_a_missing_value_names_the_row():
+    frame = small_frame(y=pd.array([1, 2, None] + list(range(9)), dtype="Int64"))
+    with pytest.raises(ValueError, match="NaN.*'y'.*rows \\[2\\]"):
+        design("y ~ x", frame)
+
+
+def test_text_categories_are_still_factors():
+    fixed = design("y ~ g", small_frame(g=["a", "b", "c"] * 4))
+    assert fixed.names == ["Intercept", "g[b]", "g[c]"]

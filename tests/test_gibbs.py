@@ -359,3 +359,59 @@ def test_the_other_root_is_the_unstable_boundary_between_the_states():
     assert gibbs.expected_update(W, a, b)[0] == pytest.approx(a, rel=0.01)
     assert gibbs.fixed_point(W, start=(1.001 * a, b))[0] / B == pytest.approx((7 + np.sqrt(17)) / (9 - np.sqrt(17)), rel=0.01)
     assert gibbs.fixed_point(W, start=(0.999 * a, b))[0] / B < 1e-3
+
+
+# --- exact at any offset and scale, bad input
+
+def _small_W(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(30, 1)) + rng.normal(scale=0.5, size=(30, 4))
+
+
+@pytest.mark.parametrize("offset", [1e4, 1e7, 1e8, -1e8])
+def test_draws_with_a_mean_are_equivariant_under_adding_a_constant(offset):
+    """Was: W + 1e7 shifted the draws by about 2 %, W + 1e8 failed with a complex-number TypeError.
+
+    Adding c rounds W by |c| * 1.1e-16: the draws agree to 1e-7 relative (sigma2) and 1e-6 absolute (mu, X).
+    """
+    W = _small_W()
+    base = gibbs.sample(W, mean="flat", draws=300, burn=50, chains=2, seed=3).posterior
+    moved = gibbs.sample(W + offset, mean="flat", draws=300, burn=50, chains=2, seed=3).posterior
+    for name in ("sigma2_x", "sigma2_e"):
+        np.testing.assert_allclose(moved[name], base[name], rtol=1e-7)
+    np.testing.assert_allclose(moved["mu"] - offset, base["mu"], atol=1e-6)
+    np.testing.assert_allclose(moved["X"] - offset, base["X"], atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1e8])
+def test_draws_are_equivariant_under_scaling_with_the_prior_rates(scale):
+    """The inverse-gamma prior has a scale: scaling W by s matches scaling the prior rates by s^2 (to 1e-12)."""
+    W = _small_W()
+    a, b = gibbs.DEFAULT_PRIOR
+    base = gibbs.sample(W, mean="flat", draws=300, burn=50, chains=2, seed=3).posterior
+    scaled = gibbs.sample(W * scale, mean="flat", draws=300, burn=50, chains=2, seed=3,
+                          prior_x=(a, b * scale**2), prior_e=(a, b * scale**2)).posterior
+    np.testing.assert_allclose(scaled["sigma2_x"] / scale**2, base["sigma2_x"], rtol=1e-12)
+    np.testing.assert_allclose(scaled["mu"] / scale, base["mu"], rtol=1e-12, atol=1e-12)
+
+
+def test_zero_mean_model_with_a_large_offset_keeps_a_positive_residual_variance():
+    post = gibbs.sample(_small_W() + 1e8, draws=300, burn=50, chains=2, seed=3).posterior
+    assert np.all(post["sigma2_e"] > 0) and np.all(np.isfinite(post["X"]))
+
+
+def test_more_replicates_than_observations_warns_about_the_orientation():
+    with pytest.warns(UserWarning, match="did you mean W.T"):
+        gibbs.sample(_small_W().T, draws=60, burn=10, chains=1)
+
+
+@pytest.mark.parametrize("sx, se", [(1.0, -1.0), (0.0, 1.0), (np.nan, 1.0)])
+def test_x_conditional_refuses_a_non_positive_variance(sx, se):
+    with pytest.raises(ValueError, match="must be a positive finite variance"):
+        gibbs.x_conditional(np.array([0.1, 0.2]), sx, se)
+
+
+@pytest.mark.parametrize("grid", [[0.0, 1.0], [-1.0, 1.0], [1.0]])
+def test_grid_posterior_refuses_a_bad_grid(grid):
+    with pytest.raises(ValueError, match="sigma2_x_grid must be a 1-d grid of at least two positive"):
+        gibbs.grid_posterior(_small_W(), sigma2_x_grid=grid, sigma2_e_grid=[0.5, 1.0])

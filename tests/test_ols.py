@@ -165,3 +165,40 @@ def test_dataframe_design_keeps_column_names():
     r = ols.fit(X, y.to_numpy())
     assert list(r.params.index) == ["const", "dose"]
     assert_same_as_statsmodels(r, sm.OLS(y.to_numpy(), X.to_numpy()).fit())
+
+
+# Bad input through ols.fit: the shared checks of lmmteach.formulas (tested in
+# tests/test_formulas.py) and the array path's own.
+
+@pytest.mark.parametrize(
+    "formula, change, error, words",
+    [
+        ("WAKE ~ Treatment", {"WAKE": 1.0}, ValueError, "'WAKE' has the same value \\(1\\) in every row"),
+        ("WAKE ~ Treatment +", {}, ValueError, "operator with no term"),
+        ("WAKE ~ (Treatment", {}, ValueError, "unbalanced parentheses"),
+        ("~ Treatment", {}, ValueError, "no response"),
+        ("WAKE ~ code", {"code": lambda f: f["Treatment"].astype(str)}, ValueError, "'code' holds numbers stored as text"),
+        ("WAKE ~ Treatment", {"WAKE": lambda f: f["WAKE"] > 0}, ValueError, "'WAKE' must be numeric.*bool"),
+    ],
+)
+def test_bad_formula_input_is_named(cipro, formula, change, error, words):
+    with pytest.raises(error, match=words):
+        ols.fit(formula, cipro.assign(**change))
+
+
+@pytest.mark.parametrize("data, error, words", [(None, TypeError, "DataFrame"), (pd.DataFrame(), ValueError, "no rows")])
+def test_missing_data_is_named(data, error, words):
+    with pytest.raises(error, match=words):
+        ols.fit("WAKE ~ Treatment", data)
+
+
+def test_constant_response_array_is_refused():
+    with pytest.raises(ValueError, match="y \\(the response\\) has the same value \\(2\\) in every row"):
+        ols.fit(np.column_stack([np.ones(5), np.arange(5.0)]), np.full(5, 2.0))
+
+
+def test_transformed_terms_match_statsmodels(cipro):
+    ours = ols.fit("np.log(WAKE + 1) ~ {Treatment**2} + I(Treatment**3)", cipro.assign(Treatment=cipro["Treatment"] + 1.0))
+    data = cipro.assign(Treatment=cipro["Treatment"] + 1.0)
+    theirs = smf.ols("np.log(WAKE + 1) ~ I(Treatment**2) + I(Treatment**3)", data).fit()
+    np.testing.assert_allclose(ours.params.to_numpy(), theirs.params.to_numpy(), rtol=1e-8)

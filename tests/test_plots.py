@@ -151,3 +151,13 @@ def test_units_label_the_response_axes(result):
     ax_rf, ax_qq, ax_sl, _ = plots.regression_diagnostics(result, units="% of recording").axes
     assert ax_rf.get_xlabel() == "fitted values (% of recording)" and ax_rf.get_ylabel() == "residuals (% of recording)"
     assert ax_sl.get_xlabel() == "fitted values (% of recording)" and "%" not in ax_qq.get_ylabel()
+
+
+def test_a_one_row_factor_level_has_leverage_one_and_is_named():
+    """The only row of a level is fitted exactly: leverage 0.9999999999999998 in floating point, not 1."""
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"y": rng.normal(size=12), "x": rng.normal(size=12), "g": ["a"] * 6 + ["b"] * 5 + ["c"]})
+    fit = ols.fit("y ~ x + g", frame)
+    assert fit.hat[-1] == pytest.approx(1.0, abs=1e-12) and np.isnan(fit.std_resid[-1]) and np.isnan(fit.cooks_distance[-1])
+    with pytest.raises(ValueError, match=r"observation\(s\) \[11\] have leverage 1"):
+        plots.regression_diagnostics(fit)

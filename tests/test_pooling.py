@@ -90,3 +90,11 @@ def test_bad_input():
     with pytest.raises(ValueError, match="numeric"):
         pooling.no_pooling(["x", "y", "z"], g)
 
+
+
+@pytest.mark.parametrize("mu, error, words", [(np.nan, ValueError, "must be finite"), (np.inf, ValueError, "must be finite"),
+                                              ("0", TypeError, "must be a number"), (np.zeros(2), TypeError, "must be a number")])
+def test_partial_pooling_refuses_a_bad_mu(mu, error, words):
+    y, groups = np.array([1.0, 2.0, 3.0, 4.0]), np.array(["a", "a", "b", "b"])
+    with pytest.raises(error, match=words):
+        pooling.partial_pooling(y, groups, 1.0, 1.0, mu=mu)

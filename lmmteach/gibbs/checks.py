@@ -6,6 +6,8 @@ array) or raises a ``ValueError`` that names the argument and the problem.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["check_prior", "check_mean", "check_data", "check_counts"]
@@ -52,6 +54,12 @@ def check_data(W, *, stacked: bool = False) -> np.ndarray:
     if not np.all(np.isfinite(W)):
         bad = int(np.sum(~np.isfinite(W)))
         raise ValueError(f"W contains {bad} NaN or infinite value(s); remove or impute them first")
+    if m > n:
+        warnings.warn(
+            f"W has more replicates (columns, m = {m}) than observations (rows, n = {n}): rows are the "
+            "observations X_i and columns their repeated measurements; did you mean W.T?",
+            UserWarning, stacklevel=3,
+        )
     return W
 
 

@@ -54,6 +54,10 @@ def grid_posterior(W, *, prior_x=DEFAULT_PRIOR, prior_e=DEFAULT_PRIOR, sigma2_x_
     """
     gx = np.asarray(sigma2_x_grid, dtype=float)
     ge = np.asarray(sigma2_e_grid, dtype=float)
+    for name, grid in (("sigma2_x_grid", gx), ("sigma2_e_grid", ge)):
+        if grid.ndim != 1 or grid.size < 2 or not np.all(np.isfinite(grid) & (grid > 0)):
+            raise ValueError(f"{name} must be a 1-d grid of at least two positive finite variances, "
+                             f"got {grid.size} value(s) with min {np.min(grid) if grid.size else float('nan'):g}")
     logp = log_marginal_posterior(W, gx[:, None], ge[None, :], prior_x=prior_x, prior_e=prior_e, mu=mu)
     p = np.exp(logp - logp.max())
     p /= p.sum()

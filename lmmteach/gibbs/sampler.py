@@ -85,6 +85,9 @@ def x_conditional(w_row, sigma2_x, sigma2_e, mu=0.0, variant="corrected"):
     """Mean and variance of X_i | rest as each sampler computes it (closed form, from the variant's precision)."""
     rule = _variant_rule(variant)
     w_row = np.asarray(w_row, dtype=float)
+    for name, value in (("sigma2_x", sigma2_x), ("sigma2_e", sigma2_e)):
+        if not (np.isscalar(value) and np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite variance, got {value!r}")
     prec = rule.precision(sigma2_x, sigma2_e, w_row.size)
     pull = mu / sigma2_x if rule.pulls_to_mu else 0.0
     return float((w_row.sum() / sigma2_e + pull) / prec), float(1 / prec)
@@ -124,7 +127,8 @@ def _run(Wk, *, draws, burn, prior_x, prior_e, mean, rule, rng, keep_x=True, thi
     S = Wk.sum(axis=2)                      # row sums, (K, n)
     S_sum = S.sum(axis=1)                   # (K,)
     SS = np.einsum("kn,kn->k", S, S)        # sum of squared row sums
-    Q = np.einsum("knm,knm->k", Wk, Wk)     # sum of all squared entries
+    within = Wk - Wk.mean(axis=2, keepdims=True)
+    Q = np.einsum("knm,knm->k", within, within)  # sum of squares about the row means (no cancellation)
 
     sx = np.array(init_sigma2_x, dtype=float).copy()
     se = np.array(init_sigma2_e, dtype=float).copy()
@@ -146,11 +150,12 @@ def _run(Wk, *, draws, burn, prior_x, prior_e, mean, rule, rng, keep_x=True, thi
         sum_az = c1 * zS_t + c2 * zs_t
         sum_x = c1 * S_sum + n * c2 + sd * zs_t
         sum_x2 = sum_a2 + 2.0 * sd * sum_az + sd * sd * zz_t
-        sum_xs = c1 * SS + c2 * S_sum + sd * zS_t
+        d = c1 - 1.0 / m                    # X_i - mean_i(W) = d * S_i + c2 + sd * z_i
+        sum_dev2 = d * d * SS + 2.0 * d * c2 * S_sum + n * c2 * c2 + 2.0 * sd * (d * zS_t + c2 * zs_t) + sd * sd * zz_t
         # 2. sigma2_x | X, mu: inverse gamma
         sx = (b_x + 0.5 * (sum_x2 - 2.0 * mu * sum_x + n * mu * mu)) / gx_t
-        # 3. sigma2_e | X, W: inverse gamma; sum_ij (W_ij - X_i)^2 = Q - 2 sum_i X_i S_i + m sum_i X_i^2
-        se = (b_e + 0.5 * (Q - 2.0 * sum_xs + m * sum_x2)) / ge_t
+        # 3. sigma2_e | X, W: inverse gamma; sum_ij (W_ij - X_i)^2 = Q + m sum_i (X_i - mean_i(W))^2
+        se = (b_e + 0.5 * (Q + m * sum_dev2)) / ge_t
         # 4. mu | X, sigma2_x: normal (flat prior when prior_prec_mu = 0)
         if has_mu:
             prec_mu = n / sx + prior_prec_mu
@@ -282,6 +287,12 @@ def sample(W, *, draws: int = 2000, burn: int = 500, chains: int = 4, seed: int 
     if mean is not None and not rule.allows_mean:
         raise ValueError(f"the {variant} sampler has no mean parameter; use variant='corrected' with mean=...")
 
+    # With a mean parameter the model is the same for W and W + c: sample W - c (c = the mean of W) and
+    # add c back, so that W + 1e8 loses no digits in the sums of squares.
+    shift = float(W.mean()) if mean is not None else 0.0
+    observed, W = W, W - shift
+    if mean is not None and mean != "flat":
+        mean = (mean[0] - shift, mean[1])
     rng = np.random.default_rng(seed)
     sx, se, mu = _note_start(W)
     sx0, se0, mu0 = np.full(chains, float(sx)), np.full(chains, float(se)), np.full(chains, float(mu))
@@ -298,9 +309,13 @@ def sample(W, *, draws: int = 2000, burn: int = 500, chains: int = 4, seed: int 
     out = _run(Wk, draws=draws, burn=burn, prior_x=prior_x, prior_e=prior_e, mean=mean,
                rule=rule, rng=rng, keep_x=keep_x, thin=thin,
                init_sigma2_x=sx0, init_sigma2_e=se0, init_mu=mu0)
+    if mean is not None:
+        out["mu"] += shift
+    if keep_x:
+        out["X"] += shift
     idata = az.from_dict(
         posterior=out,
-        observed_data={"W": W},
+        observed_data={"W": observed},
         coords={"obs": np.arange(W.shape[0]), "rep": np.arange(W.shape[1])},
         dims={"X": ["obs"], "W": ["obs", "rep"]},
     )
