@@ -45,6 +45,7 @@ solved as one dense matrix, which is fine for course-size data.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass, field
 
@@ -348,7 +349,39 @@ class MixedModel:
                 if polished.fun < best.fun or not best.success:
                     best = polished
         converged = bool(np.isfinite(best.fun) and best.success)
-        return MixedLMResult._from_model(self, np.asarray(best.x, dtype=float), converged)
+        result = MixedLMResult._from_model(self, np.asarray(best.x, dtype=float), converged)
+        result.model = self  # for refit (and lmmteach.inference): the design, nothing parsed again
+        return result
+
+    # -- same design, new data (refit; lmmteach.inference and lmmteach.power) --
+
+    def updated(self, y=None, X=None, fe_names=None, method=None) -> "MixedModel":
+        """A copy with a new response, fixed-effects design or method; the random-effects design is kept.
+
+        Nothing is parsed again, so this is cheap: simulation studies (parametric
+        bootstrap, power) and profiling call it many times.
+        """
+        model = copy.copy(self)
+        if method is not None:
+            if method not in ("REML", "ML"):
+                raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
+            model.method = method
+        if X is not None:
+            model.X = np.asarray(X, dtype=float).reshape(self.n, -1)
+            model.fe_names = list(fe_names) if fe_names is not None else [f"x{j}" for j in range(model.X.shape[1])]
+            model.p = model.X.shape[1]
+        if y is not None:
+            y = np.asarray(y, dtype=float)
+            if y.shape != (self.n,) or not np.all(np.isfinite(y)):
+                raise ValueError(f"the new response must be {self.n} finite numbers, got shape {y.shape}")
+            model.y = y
+        if X is not None or y is not None:
+            if len(model.terms) == 1:
+                model.structure = _OneFactor(model.terms[0], model.X, model.y)
+            else:
+                model.structure = _Dense(model.terms, model.X, model.y)
+            model.XtX, model.Xty, model.yty = model.X.T @ model.X, model.X.T @ model.y, model.y @ model.y
+        return model
 
 
 def _random_term(expr, factor, response, frame) -> RandomTerm:
@@ -427,6 +460,13 @@ class MixedLMResult:
     ngroups: dict
     fitted: np.ndarray = field(repr=False)
     resid: np.ndarray = field(repr=False)
+    model: "MixedModel | None" = field(default=None, repr=False, compare=False)  # set by MixedModel.fit
+
+    def refit(self, y) -> "MixedLMResult":
+        """The same model fitted to a new response ``y`` (lme4's ``refit``): same design, nothing parsed again."""
+        if self.model is None:
+            raise ValueError("this result does not carry its model; fit it with reml.fit or MixedModel.fit")
+        return self.model.updated(y=y).fit()
 
     @property
     def llf(self) -> float:
