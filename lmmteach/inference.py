@@ -55,6 +55,7 @@ __all__ = [
     "LRTResult",
     "lrt",
     "simulate",
+    "simulate_model",
     "BootstrapResult",
     "parametric_bootstrap",
     "profile_ci",
@@ -655,13 +656,19 @@ def simulate(fit: MixedLMResult, n: int = 1, seed: int | None = None, *, beta=No
     simulate from stated values on the same design).
     """
     fit = _checked_fit(fit)
+    beta = fit.fe_params.to_numpy() if beta is None else beta
+    theta = fit.theta if theta is None else theta
+    sigma = fit.sigma if sigma is None else sigma
+    return simulate_model(fit.model, beta, theta, sigma, n, seed)
+
+
+def simulate_model(model, beta, theta, sigma: float, n: int = 1, seed: int | None = None) -> np.ndarray:
+    """n responses (an (n, nobs) array) from a reml.MixedModel's design with the given parameters."""
     n = _checked_count(n, "n")
-    model = fit.model
-    beta = fit.fe_params.to_numpy() if beta is None else np.asarray(beta, dtype=float)
-    theta = fit.theta if theta is None else np.asarray(theta, dtype=float)
-    sigma = fit.sigma if sigma is None else float(sigma)
-    if beta.shape != (model.p,) or theta.shape != fit.theta.shape or not sigma > 0:
-        raise ValueError(f"need beta of length {model.p}, theta of length {len(fit.theta)} and sigma > 0")
+    beta, theta, sigma = np.asarray(beta, dtype=float), np.asarray(theta, dtype=float), float(sigma)
+    n_theta = sum(t.n_theta for t in model.terms)
+    if beta.shape != (model.p,) or theta.shape != (n_theta,) or not sigma > 0:
+        raise ValueError(f"need beta of length {model.p}, theta of length {n_theta} and sigma > 0")
     rng = np.random.default_rng(seed)
     y = np.tile(model.X @ beta, (n, 1)) + sigma * rng.standard_normal((n, model.n))
     for term, T in zip(model.terms, model.relative_factors(theta)):
