@@ -8,6 +8,9 @@ order the course meets them (CONTRIBUTING.md has the full map):
 * ``formulas`` -- formula + frame -> checked design; ``ols`` -- least squares;
   ``plots`` -- static figures; ``pooling`` -- complete, no and partial pooling;
 * ``reml`` -- linear mixed models by ML and REML from scratch (lme4's method);
+  ``inference`` -- p-values, F tests, LRTs and intervals for its fits (lmerTest,
+  pbkrtest, lme4's confint); ``batched`` -- one random-intercept design refitted
+  to many responses at once; ``power`` -- power by simulation;
 * ``models`` -- the course's PyMC and Bambi models; ``crossval`` -- PSIS-LOO,
   exact refits and K-fold CV; ``tables`` -- Table 1 and the prediction table;
 * ``gibbs`` -- the Gibbs sampler of lessons 9-10 (a package); ``sbc`` --

@@ -167,6 +167,8 @@ def _check_column_type(column: pd.Series, name: str, is_factor: bool) -> None:
             raise ValueError(f"column {name!r} holds dates ({column.dtype}); use a number such as days since the "
                              f"start, (column - column.min()).dt.days, or a category")
         return
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return  # a declared factor: numeric-looking labels ("0", "3", "10") are meant as levels
     if column.dtype != object and not pd.api.types.is_string_dtype(column):
         return
     kinds = {type(v).__name__ for v in column}

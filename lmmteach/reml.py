@@ -50,6 +50,7 @@ solved as one dense matrix, which is fine for course-size data.
 
 from __future__ import annotations
 
+import copy
 import functools
 import warnings
 from dataclasses import dataclass, field
@@ -374,7 +375,7 @@ class MixedModel:
     def __init__(self, formula: str, data: pd.DataFrame, method: str = "REML", solver: str = "auto"):
         if method not in ("REML", "ML"):
             raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
-        self.formula, self.method = formula, method
+        self.formula, self.method, self.solver = formula, method, solver
         response, fixed, bars = split_random_terms(formula)
         response_columns, used = variables(f"{response} ~ {fixed}")
         for expr, factor in bars:
@@ -539,7 +540,9 @@ class MixedModel:
         best.x = self._positive_diagonal(best.x)
         best = self._polish(self._check_boundary(best, scale), scale)
         converged = bool(np.isfinite(best.fun) and (best.success or self._stationary(best, scale)))
-        return MixedLMResult._from_model(self, best.x / scale, converged)
+        result = MixedLMResult._from_model(self, best.x / scale, converged)
+        result.model = self  # for refit (and lmmteach.inference): the design, nothing parsed again
+        return result
 
     def _leave_zero(self, best, scale, unpinned):
         """Restart beside a diagonal element that ended at (or within 1e-6 of) 0 if the criterion is lower there.
@@ -666,6 +669,34 @@ class MixedModel:
             best.x, best.fun = x, value
         return best
 
+    # -- same design, new data (refit; lmmteach.inference and lmmteach.power) --
+
+    def updated(self, y=None, X=None, fe_names=None, method=None) -> "MixedModel":
+        """A copy with a new response, fixed-effects design or method; the random-effects design is kept.
+
+        Nothing is parsed again, so this is cheap: simulation studies (parametric
+        bootstrap, power) and profiling call it many times.
+        """
+        model = copy.copy(self)
+        if method is not None:
+            if method not in ("REML", "ML"):
+                raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
+            model.method = method
+        if X is not None:
+            model.X = np.asarray(X, dtype=float).reshape(self.n, -1)
+            model.fe_names = list(fe_names) if fe_names is not None else [f"x{j}" for j in range(model.X.shape[1])]
+            model.p = model.X.shape[1]
+        if y is not None:
+            y = np.asarray(y, dtype=float)
+            if y.shape != (self.n,) or not np.all(np.isfinite(y)):
+                raise ValueError(f"the new response must be {self.n} finite numbers, got shape {y.shape}")
+            model.y = y
+        if X is not None or y is not None:
+            model.beta_ls, model.y_scale, model.y_work = _working_response(model.X, model.y, "the response")
+            model.structure = model._structure(self.solver)
+            model.XtX, model.Xty = model.X.T @ model.X, model.X.T @ model.y_work
+        return model
+
 
 def _working_response(X, y, response: str):
     """Least-squares coefficients of y on X, the RMS s of their residual, and that residual / s."""
@@ -787,6 +818,13 @@ class MixedLMResult:
     ngroups: dict
     fitted: np.ndarray = field(repr=False)
     resid: np.ndarray = field(repr=False)
+    model: "MixedModel | None" = field(default=None, repr=False, compare=False)  # set by MixedModel.fit
+
+    def refit(self, y) -> "MixedLMResult":
+        """The same model fitted to a new response ``y`` (lme4's ``refit``): same design, nothing parsed again."""
+        if self.model is None:
+            raise ValueError("this result does not carry its model; fit it with reml.fit or MixedModel.fit")
+        return self.model.updated(y=y).fit()
 
     @property
     def llf(self) -> float:

@@ -7,11 +7,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from lmmteach.exercises import SETS, _reference, ex01, ex02, ex03, ex04, ex05, protocol, questions
+from lmmteach.exercises import SETS, _reference, ex01, ex02, ex03, ex04, ex05, ex06, protocol, questions
 from lmmteach.tools.notebooks import run
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = {"ex01": ex01, "ex02": ex02, "ex03": ex03, "ex04": ex04, "ex05": ex05}
+MODULES = {"ex01": ex01, "ex02": ex02, "ex03": ex03, "ex04": ex04, "ex05": ex05, "ex06": ex06}
 
 
 def _check_outputs(nb):
@@ -201,6 +201,17 @@ WRONG = [
     (ex05.q3, 4.9, "close", "close"),
     (ex05.q4, "a", "known_mistake", "correct sampler recovers"),
     (ex05.q5, "d", "known_mistake", "misspecification"),
+    (ex06.q1, 29, "known_mistake", "33 independent mice"),
+    (ex06.q1, 16, "known_mistake", "between-mouse df"),
+    (ex06.q2, ex06.GROUPS * ex06.PER_GROUP - 1, "known_mistake", "counted recordings"),
+    (ex06.q2, ex06.GROUPS, "known_mistake", "one df goes"),
+    (ex06.q3, "a", "known_mistake", "boundary"),
+    (ex06.q3, "c", "known_mistake", "18 mice"),
+    (ex06.q4, 0.6456, "known_mistake", "naive chi2(1)"),
+    (ex06.q5, 9.976, "known_mistake", "residual SD"),
+    (ex06.q5, 52.66, "known_mistake", "variance"),
+    (ex06.q6, 54, "known_mistake", "recordings"),
+    (ex06.q6, 18, "known_mistake", "both genotypes"),
 ]
 
 

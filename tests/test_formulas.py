@@ -234,3 +234,10 @@ def test_nullable_integer_response_with_a_missing_value_names_the_row():
 def test_text_categories_are_still_factors():
     fixed = design("y ~ g", small_frame(g=["a", "b", "c"] * 4))
     assert fixed.names == ["Intercept", "g[b]", "g[c]"]
+
+
+def test_a_category_with_numeric_labels_is_a_declared_factor():
+    """pd.Categorical(["0", "3", "10"]) is a factor on purpose (dose as a factor), not numbers stored as text."""
+    frame = pd.DataFrame({"y": np.arange(12.0) % 5, "dose": pd.Categorical(["0", "3", "10"] * 4, categories=["0", "3", "10"])})
+    d = design("y ~ dose", frame)
+    assert d.names == ["Intercept", "dose[3]", "dose[10]"]
