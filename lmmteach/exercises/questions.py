@@ -24,6 +24,7 @@ answer; ``check`` adds the display, the record and the set's progress summary
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import numbers
 from dataclasses import dataclass
@@ -342,23 +343,33 @@ class ArrayQuestion(Question):
     def _close(self, a, b, factor=1.0):
         return a.shape == b.shape and bool(np.all(self._within(a, b, factor)))
 
+    def _permutation(self, arr, target) -> bool:
+        """Are these the expected values in another order?"""
+        if arr.shape != target.shape or arr.size < 2:
+            return False
+        flat, want = arr.reshape(-1), target.reshape(-1)
+        if self.tol is None:
+            return self._close(np.sort(flat), np.sort(want))
+        return flat.size <= 6 and any(self._close(flat[list(order)], want)
+                                      for order in itertools.permutations(range(flat.size)))
+
     def _check(self, answer):
         arr = _real_array(answer)
         if arr is None:
             return "wrong_type", f"expected an array of numbers, got {_describe(answer)}."
+        target = np.asarray(self.expected(), dtype=float)
+        if self._close(arr, target):
+            return "correct", ""
+        if self._permutation(arr, target):
+            return "known_mistake", ("the right values in the wrong order: give them in the order "
+                                     f"{self.order or 'the question asks for'}.")
         message = self._predicate_mistake(arr)
         if message:
             return "known_mistake", message
-        target = np.asarray(self.expected(), dtype=float)
         if arr.shape != target.shape:
             if arr.size == target.size:
                 return "wrong_shape", f"expected shape {target.shape}, got {arr.shape}: reshape or flatten it."
             return "wrong_shape", f"expected an array of shape {target.shape}, got shape {arr.shape}."
-        if self._close(arr, target):
-            return "correct", ""
-        if arr.size > 1 and self._close(np.sort(arr.reshape(-1)), np.sort(target.reshape(-1))):
-            return "known_mistake", ("the right values in the wrong order: give them in the order "
-                                     f"{self.order or 'the question asks for'}.")
         for mistake in self.mistakes:
             if mistake.value is not None and self._close(arr, np.asarray(mistake.wrong_value(), float)):
                 return "known_mistake", mistake.message
