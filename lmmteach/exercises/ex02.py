@@ -16,7 +16,7 @@ import numpy as np
 from lmmteach.ciproxifan import FORMULA
 from lmmteach.exercises._reference import ciproxifan_data
 from lmmteach.exercises.questions import (ArrayQuestion, ChoiceQuestion, FunctionQuestion, Mistake, NumericQuestion,
-                                          ObjectQuestion, collect_questions, progress_summary)
+                                          ObjectQuestion, Progress, collect_questions, progress_summary)
 
 __all__ = ["QUESTIONS", "check_all", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
 
@@ -237,6 +237,6 @@ q7 = ChoiceQuestion(
 QUESTIONS = collect_questions(globals())
 
 
-def check_all() -> dict[str, str]:
+def check_all() -> Progress:
     """Where this set stands: the latest check of every question, and the points so far."""
     return progress_summary(QUESTIONS)

@@ -20,7 +20,7 @@ from lmmteach.ciproxifan import BETA_SD, SIGMA_SD
 from lmmteach.exercises._reference import (SAMPLING, SAMPLING_TEXT, beta_moments, check_prior, design_arrays,
                                            flat_sigma_mean, joint_logp, ols_beta, rv_distribution, rv_size, sigma_moments)
 from lmmteach.exercises.questions import (ArrayQuestion, ChoiceQuestion, Mistake, NumericQuestion, ObjectQuestion,
-                                          collect_questions, progress_summary)
+                                          Progress, collect_questions, progress_summary)
 
 __all__ = ["QUESTIONS", "SAMPLING", "chains", "check_all", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
 
@@ -148,7 +148,7 @@ def _least_squares():
 q4 = ArrayQuestion(
     SET, "q4",
     "The posterior means from your q3 run: [intercept, Treatment, ko, Treatment:ko, sigma] (five values).",
-    _posterior_means, tol=_mc_tolerance, order="[intercept, Treatment, ko, Treatment:ko, sigma]",
+    _posterior_means, tol=_mc_tolerance, close_factor=3.0, order="[intercept, Treatment, ko, Treatment:ko, sigma]",
     hints=["idata.posterior['beta'] has dimensions (chain, draw, beta_dim_0): average over chain and draw.",
            "np.append(idata.posterior['beta'].mean(('chain', 'draw')), idata.posterior['sigma'].mean())"],
     solution="post = idata.posterior\nmeans = np.append(post['beta'].mean(('chain', 'draw')).to_numpy(), "
@@ -235,7 +235,7 @@ q5 = NumericQuestion(
 
 q6 = ChoiceQuestion(
     SET, "q6", "In az.summary(ex.chains()), mu has r_hat above 1.01. What does that tell you?",
-    {"a": "About 1 % of the draws of mu are bad, and those can simply be dropped.",
+    {"a": "About 1 % of the draws of mu are bad, and those draws can simply be dropped from the run.",
      "b": "mu's posterior is bimodal; every chain visits both modes, so all is well.",
      "c": "The ESS of mu is too high, so its Monte Carlo error is underestimated.",
      "d": "The chains disagree (one sits elsewhere): mu's summaries cannot be trusted."},
@@ -254,7 +254,7 @@ q7 = ChoiceQuestion(
     {"a": "A harmless numerical warning that can be ignored whenever R-hat is fine.",
      "b": "NUTS met curvature it cannot follow (a funnel, say): the draws may be biased.",
      "c": "Some chains ran off to infinity: drop the divergent draws and keep the rest.",
-     "d": "There are too few draws for this posterior: doubling them will fix it."},
+     "d": "There are too few draws for this posterior: doubling the number of draws will fix it."},
     "b",
     feedback={"a": "divergences are a bias warning that R-hat can miss: the sampler avoids the hard region in every chain.",
               "c": "dropping them leaves the hard region unexplored, so the remaining draws are still biased.",
@@ -267,6 +267,6 @@ q7 = ChoiceQuestion(
 QUESTIONS = collect_questions(globals())
 
 
-def check_all() -> dict[str, str]:
+def check_all() -> Progress:
     """Where this set stands: the latest check of every question, and the points so far."""
     return progress_summary(QUESTIONS)

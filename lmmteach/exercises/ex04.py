@@ -24,8 +24,8 @@ import numpy as np
 from lmmteach.ciproxifan import BETA_SD, SIGMA_SD, SIGMA_U_SD
 from lmmteach.exercises._reference import (SAMPLING, SAMPLING_TEXT, check_prior, exact_elpd_loo, exact_posterior,
                                            joint_logp, rv_distribution, rv_size, sigma_u_moments)
-from lmmteach.exercises.questions import (ChoiceQuestion, Mistake, NumericQuestion, ObjectQuestion, collect_questions,
-                                          progress_summary)
+from lmmteach.exercises.questions import (ChoiceQuestion, Mistake, NumericQuestion, ObjectQuestion, Progress,
+                                          collect_questions, progress_summary)
 
 __all__ = ["QUESTIONS", "SAMPLING", "check_all", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
 
@@ -202,7 +202,7 @@ q4 = ChoiceQuestion(
     SET, "q4",
     "az.compare({'fixed': idata_fixed, 'hier': idata_hier}) puts the two models within about 1 elpd of each other, "
     "with a standard error of the difference (dse) at least as large. What do you conclude?",
-    {"a": "The model ranked first predicts better, so report it as the better model.",
+    {"a": "The model ranked first predicts better, so report it as the better of the two models.",
      "b": "Compare looic instead: on the deviance scale the difference is clearer.",
      "c": "The data cannot separate them; choose on design grounds and report the SE.",
      "d": "The fixed model is better because it has fewer parameters to estimate."},
@@ -220,7 +220,7 @@ q5 = ChoiceQuestion(
                "rank models?",
     {"a": "A more flexible model always fits its own data better; that is not prediction.",
      "b": "MSE ignores the units of WAKE, so models on other scales are not comparable.",
-     "c": "MSE is fine only when the two models have equally many fixed effects.",
+     "c": "MSE is fine as long as the two models have equally many fixed effects to estimate.",
      "d": "MSE should have been computed on the log scale, where errors are symmetric."},
     "a",
     feedback={"b": "both models are on the same scale; units are not the issue.",
@@ -264,6 +264,6 @@ q7 = ChoiceQuestion(
 QUESTIONS = collect_questions(globals())
 
 
-def check_all() -> dict[str, str]:
+def check_all() -> Progress:
     """Where this set stands: the latest check of every question, and the points so far."""
     return progress_summary(QUESTIONS)

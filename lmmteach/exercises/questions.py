@@ -36,7 +36,7 @@ from lmmteach.exercises.protocol import record
 
 __all__ = [
     "ArrayQuestion", "ChoiceQuestion", "FunctionQuestion", "Mistake", "NumericQuestion", "ObjectQuestion",
-    "Question", "Result", "collect_questions", "progress_summary",
+    "Progress", "Question", "Result", "collect_questions", "progress_summary",
 ]
 
 _COLOURS = {"correct": "#1b7f3b", "not_attempted": "#555555", "hint": "#1f5fa8", "solution": "#7a4bb3"}
@@ -269,10 +269,10 @@ def _decimals_shown(value: float) -> int | None:
     return decimals if decimals <= 6 else None
 
 
-def _rounded_match(value: float, target: float) -> int | None:
-    """The decimals d when ``value`` is ``target`` rounded to d decimals (keeping at least 2 significant digits)."""
+def _rounded_match(value: float, target: float, digits: int = 2) -> int | None:
+    """The decimals d when ``value`` is ``target`` rounded to d decimals, keeping at least ``digits`` significant ones."""
     decimals = _decimals_shown(value)
-    if decimals is None or value == 0 or abs(value) < 10.0 ** (1 - decimals):
+    if decimals is None or value == 0 or abs(value) < 10.0 ** (digits - 1 - decimals):
         return None
     return decimals if math.isclose(round(target, decimals), value, rel_tol=1e-9, abs_tol=1e-12) else None
 
@@ -327,10 +327,11 @@ class ArrayQuestion(Question):
     ``tol``: absolute tolerances computed once (one per element, Monte Carlo error), used instead of them.
     """
 
-    def __init__(self, set_name, name, prompt, expected, *, rtol=1e-6, atol=1e-8, tol=None, order="", **kw):
+    def __init__(self, set_name, name, prompt, expected, *, rtol=1e-6, atol=1e-8, tol=None, order="", close_factor=100.0,
+                 **kw):
         super().__init__(set_name, name, prompt, **kw)
         self.expected = _cached(expected)
-        self.rtol, self.atol = rtol, atol
+        self.rtol, self.atol, self.close_factor = rtol, atol, close_factor
         self.tol = _cached(tol) if tol is not None else None
         self.order = order  # the order the values must come in, named in the message for a permutation
 
@@ -373,13 +374,15 @@ class ArrayQuestion(Question):
         for mistake in self.mistakes:
             if mistake.value is not None and self._close(arr, np.asarray(mistake.wrong_value(), float)):
                 return "known_mistake", mistake.message
-        rounded = [_rounded_match(float(a), float(t)) for a, t in zip(arr.reshape(-1), target.reshape(-1))]
+        # A table rounded to d decimals: small entries may keep one significant digit, but not all of them.
+        rounded = [_rounded_match(float(a), float(t), 1) for a, t in zip(arr.reshape(-1), target.reshape(-1))]
         exact = self._within(arr, target).reshape(-1)
-        if any(r is not None for r in rounded) and all(r is not None or e for r, e in zip(rounded, exact)):
+        informative = any(_rounded_match(float(a), float(t)) is not None for a, t in zip(arr.reshape(-1), target.reshape(-1)))
+        if informative and all(r is not None or e for r, e in zip(rounded, exact)):
             d = max(r for r in rounded if r is not None)
             return "close", ("your values are the expected ones rounded to the digits you gave (up to "
                              f"{d} decimal(s)): give them unrounded.")
-        if self._close(arr, target, 100.0):
+        if self._close(arr, target, self.close_factor):
             return "close", "close, but some entries are outside the tolerance."
         return "incorrect", "the values are not the expected ones."
 
@@ -508,7 +511,14 @@ def collect_questions(namespace: dict) -> list[Question]:
     return sorted(found, key=lambda q: int(q.name[1:]))
 
 
-def progress_summary(questions: Sequence[Question]) -> dict[str, str]:
+class Progress(dict):
+    """{question: latest status} of one set; shown by :func:`progress_summary`, so not displayed again."""
+
+    def _ipython_display_(self):
+        return None
+
+
+def progress_summary(questions: Sequence[Question]) -> Progress:
     """Show where a set stands (the latest check of each question) and return {question: status}."""
     statuses = {q.name: q.last_result.status if q.last_result is not None else "not checked yet" for q in questions}
     points = sum(q.last_result.points for q in questions if q.last_result is not None)
@@ -518,4 +528,4 @@ def progress_summary(questions: Sequence[Question]) -> dict[str, str]:
     kind = "correct" if done == len(questions) else "not_attempted"
     _show(kind, f"{questions[0].set_name} progress - {done} of {len(questions)} correct ({points:g}/{total:g} points)",
           "", "\n".join(lines))
-    return statuses
+    return Progress(statuses)
