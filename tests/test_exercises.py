@@ -215,7 +215,7 @@ WRONG = [
     (ex01.q6, lambda: _exit, "incorrect", "exit()"),
     (ex01.q6, lambda: _raise_unprintable, "incorrect", "cannot be printed"),
     (ex01.q6, np.ones(3), "wrong_type", "a function"),
-    (ex01.q7, "b", "known_mistake", "Q-Q"),
+    (ex01.q7, "a", "known_mistake", "Q-Q"),
     (ex01.q7, "z", "wrong_type", "not an option"),
     (ex02.q1, lambda: ex02._county_means("median"), "known_mistake", "medians"),
     (ex02.q1, np.full(85, 1.26), "known_mistake", "complete pooling"),

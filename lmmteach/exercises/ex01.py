@@ -235,12 +235,12 @@ q7 = ChoiceQuestion(
     SET, "q7",
     "In the scale-location plot, the square root of |standardised residual| rises steadily with the fitted "
     "value. What does that suggest?",
-    {"a": "The residual variance grows with the mean (heteroscedasticity).",
-     "b": "The errors are not normally distributed, as the Q-Q plot would show.",
+    {"a": "The errors are not normally distributed, as the Q-Q plot would show.",
+     "b": "The residual variance grows with the mean (heteroscedasticity).",
      "c": "One observation has high leverage and pulls the fit.",
      "d": "The model is missing a term, such as an interaction."},
-    "a",
-    feedback={"b": "normality is judged from the Q-Q plot, not from the spread of the residuals.",
+    "b",
+    feedback={"a": "normality is judged from the Q-Q plot, not from the spread of the residuals.",
               "c": "leverage is read from the residuals-vs-leverage plot with Cook's distance contours.",
               "d": "a missing term shows as a pattern in the mean of the residuals (residuals vs fitted), "
                    "not in their spread."},

@@ -18,7 +18,8 @@ import numpy as np
 
 from lmmteach.ciproxifan import BETA_SD, SIGMA_SD
 from lmmteach.exercises._reference import (SAMPLING, SAMPLING_TEXT, beta_moments, check_prior, design_arrays,
-                                           flat_sigma_mean, joint_logp, ols_beta, rv_distribution, rv_size, sigma_moments)
+                                           flat_sigma_mean, joint_logp, ols_beta, rv_distribution, rv_size,
+                                           sigma_moments)
 from lmmteach.exercises.questions import (ArrayQuestion, ChoiceQuestion, Mistake, NumericQuestion, ObjectQuestion,
                                           Progress, collect_questions, progress_summary)
 

@@ -31,9 +31,9 @@ __all__ = ["QUESTIONS", "SAMPLING", "check_all", "q1", "q2", "q3", "q4", "q5", "
 
 SET = "ex04"
 N_SUBJECTS = 18
-MIN_ESS_U = 800  # a non-centred run of SAMPLING has at least this bulk ESS for sigma_u (measured: 915-962)
-ELPD_TOL = 0.3  # about 5 times the spread of PSIS-LOO over runs of SAMPLING on the fixed-effects model (0.06)
-P_LOO_FIXED_MAX = 7.0  # the fixed-effects model has 5 parameters and p_loo about 5.5; the hierarchical one about 10
+MIN_ESS_U = 1500  # a non-centred run of SAMPLING has at least this bulk ESS (measured, seeds 1-3: 1889-2248)
+ELPD_TOL = 0.3  # PSIS-LOO of runs of SAMPLING on the fixed-effects model lands within 0.07 of the exact value
+P_LOO_FIXED_MAX = 7.0  # p_loo of the fixed-effects model (5 parameters) is about 4.9, of the hierarchical one about 9
 
 
 def _depends_on(var, target) -> bool:
@@ -192,7 +192,8 @@ q3 = ObjectQuestion(
     _validate_loo, expected_kind="the result of az.loo",
     hints=["az.loo(idata_fixed) returns an object with elpd_loo, se, p_loo and pareto_k.",
            "Keep the log-likelihood when sampling: idata_kwargs={'log_likelihood': True}."],
-    solution="idata_fixed = pm.sample(**ex.SAMPLING, random_seed=5, model=fixed, idata_kwargs={'log_likelihood': True})\n"
+    solution="idata_fixed = pm.sample(**ex.SAMPLING, random_seed=5, model=fixed,\n"
+             "                        idata_kwargs={'log_likelihood': True})\n"
              "loo_fixed = az.loo(idata_fixed)",
     why="PSIS-LOO estimates out-of-sample accuracy from one fit, and its Pareto k says when that estimate can be "
         "trusted, which WAIC cannot tell you.",

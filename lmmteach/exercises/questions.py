@@ -270,14 +270,15 @@ def _decimals_shown(value: float) -> int | None:
 
 
 def _rounded_match(value: float, target: float, digits: int = 2) -> int | None:
-    """The decimals d when ``value`` is ``target`` rounded to d decimals, keeping at least ``digits`` significant ones."""
+    """d when ``value`` is ``target`` rounded to d decimals with at least ``digits`` significant digits, else None."""
     decimals = _decimals_shown(value)
     if decimals is None or value == 0 or abs(value) < 10.0 ** (digits - 1 - decimals):
         return None
     return decimals if math.isclose(round(target, decimals), value, rel_tol=1e-9, abs_tol=1e-12) else None
 
 
-_ROUNDED = "that is the expected value rounded to {d} decimal(s): give it unrounded (rounding loses the digits the check compares)."
+_ROUNDED = ("that is the expected value rounded to {d} decimal(s): give it unrounded (rounding loses the digits "
+            "the check compares).")
 
 
 class NumericQuestion(Question):
@@ -327,8 +328,8 @@ class ArrayQuestion(Question):
     ``tol``: absolute tolerances computed once (one per element, Monte Carlo error), used instead of them.
     """
 
-    def __init__(self, set_name, name, prompt, expected, *, rtol=1e-6, atol=1e-8, tol=None, order="", close_factor=100.0,
-                 **kw):
+    def __init__(self, set_name, name, prompt, expected, *, rtol=1e-6, atol=1e-8, tol=None, order="",
+                 close_factor=100.0, **kw):
         super().__init__(set_name, name, prompt, **kw)
         self.expected = _cached(expected)
         self.rtol, self.atol, self.close_factor = rtol, atol, close_factor
@@ -375,10 +376,11 @@ class ArrayQuestion(Question):
             if mistake.value is not None and self._close(arr, np.asarray(mistake.wrong_value(), float)):
                 return "known_mistake", mistake.message
         # A table rounded to d decimals: small entries may keep one significant digit, but not all of them.
-        rounded = [_rounded_match(float(a), float(t), 1) for a, t in zip(arr.reshape(-1), target.reshape(-1))]
-        exact = self._within(arr, target).reshape(-1)
-        informative = any(_rounded_match(float(a), float(t)) is not None for a, t in zip(arr.reshape(-1), target.reshape(-1)))
-        if informative and all(r is not None or e for r, e in zip(rounded, exact)):
+        pairs = list(zip(arr.reshape(-1).tolist(), target.reshape(-1).tolist()))
+        rounded = [_rounded_match(a, t, digits=1) for a, t in pairs]
+        within = self._within(arr, target).reshape(-1)
+        informative = any(_rounded_match(a, t) is not None for a, t in pairs)
+        if informative and all(r is not None or ok for r, ok in zip(rounded, within)):
             d = max(r for r in rounded if r is not None)
             return "close", ("your values are the expected ones rounded to the digits you gave (up to "
                              f"{d} decimal(s)): give them unrounded.")
