@@ -15,13 +15,12 @@ import numpy as np
 
 from lmmteach.ciproxifan import FORMULA
 from lmmteach.exercises._reference import ciproxifan_data
-from lmmteach.exercises.questions import (ChoiceQuestion, FunctionQuestion, Mistake, NumericQuestion, ObjectQuestion,
-                                          collect_questions)
+from lmmteach.exercises.questions import (ArrayQuestion, ChoiceQuestion, FunctionQuestion, Mistake, NumericQuestion,
+                                          ObjectQuestion, Progress, collect_questions, progress_summary)
 
-__all__ = ["QUESTIONS", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
+__all__ = ["QUESTIONS", "check_all", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
 
 SET = "ex02"
-COUNTY = "LAC QUI PARLE"  # 2 homes: the no-pooling estimate is extreme and shrinks a lot
 
 
 @lru_cache(maxsize=None)
@@ -31,21 +30,27 @@ def _radon():
     return load_radon()
 
 
-def _county_mean():
-    frame = _radon()
-    return float(frame.loc[frame["county"] == COUNTY, "log_radon"].mean())
+def _county_means(statistic="mean"):
+    """One value per county, in the order of the county categories (alphabetical)."""
+    return _radon().groupby("county", observed=True)["log_radon"].agg(statistic).to_numpy()
 
 
-q1 = NumericQuestion(
-    SET, "q1", f"No pooling: the mean log_radon of the homes in {COUNTY} county (radon data).",
-    _county_mean, rtol=1e-6,
-    hints=["Select the rows of that county and average log_radon.",
-           "radon.groupby('county', observed=True)['log_radon'].mean() gives every county at once."],
-    solution=f"no_pool = radon.loc[radon['county'] == '{COUNTY}', 'log_radon'].mean()",
-    mistakes=[Mistake("that is complete pooling (the mean of all homes); no pooling uses only this county.",
-                      value=lambda: float(_radon()["log_radon"].mean())),
-              Mistake("that is the mean of the county means; the question asks for this county alone.",
-                      value=lambda: float(_radon().groupby("county", observed=True)["log_radon"].mean().mean()))],
+q1 = ArrayQuestion(
+    SET, "q1",
+    "No pooling: the mean log_radon of each county's homes, one value per county, in the order of "
+    "radon['county'].cat.categories (alphabetical; 85 values).",
+    _county_means, rtol=1e-8, atol=1e-10, order="of radon['county'].cat.categories (alphabetical)",
+    hints=["Group the homes by county and average log_radon within each group.",
+           "radon.groupby('county', observed=True)['log_radon'].mean() gives every county at once, in category order."],
+    solution="no_pool = radon.groupby('county', observed=True)['log_radon'].mean().to_numpy()",
+    mistakes=[Mistake("these are the county medians; the no-pooling estimate of a county's mean is the mean of "
+                      "its homes (they differ wherever a county has 3 or more homes).",
+                      value=lambda: _county_means("median")),
+              Mistake("every county has the same value: that is complete pooling (the mean of all homes); no "
+                      "pooling uses each county's homes only.",
+                      when=lambda a: a.size > 1 and np.ptp(a) < 1e-12)],
+    why="no pooling trusts every county's own mean, however few homes it has: the counties with one or two homes "
+        "give the most extreme values, which is what partial pooling will correct.",
 )
 
 
@@ -91,6 +96,8 @@ q2 = FunctionQuestion(
                       value=_partial_pool_sd),
               Mistake("the weights are swapped: a group with many observations should stay near its own mean.",
                       value=_partial_pool_swapped)],
+    why="this one weighted average is all of partial pooling: a group's estimate leans on its own data in "
+        "proportion to how precise they are.",
 )
 
 
@@ -134,28 +141,58 @@ q3 = ObjectQuestion(
            "Use .fit(reml=True, method='bfgs', gtol=1e-10): the default optimiser stops a little early here."],
     solution=f"import statsmodels.formula.api as smf\nmixed = smf.mixedlm('{FORMULA}', df, groups='id')"
              ".fit(reml=True, method='bfgs', gtol=1e-10)",
+    why="an optimiser's default stopping rule is not the optimum: checking convergence is what makes a fit "
+        "reproduce lme4's published numbers.",
 )
+
+def _own_mean_weight(n=2, method="REML"):
+    """Weight of a mouse's own mean in its predicted intercept: n var_id / (n var_id + residual variance)."""
+    var_id, var_res = _var_id(method), _reml(method).sigma ** 2
+    return n * var_id / (n * var_id + var_res)
+
 
 q4 = NumericQuestion(
-    SET, "q4", "The REML estimate of the between-mouse variance (the id variance).",
-    _var_id, rtol=1e-3,
-    hints=["fit.cov_re holds the random-effect covariance matrix.", "Compare with Listing 4 of the report."],
-    solution="var_id = mixed.cov_re.iloc[0, 0]",
-    mistakes=[Mistake("that is the standard deviation; the question asks for the variance.",
-                      value=lambda: _var_id() ** 0.5),
-              Mistake("that is the ML estimate: fit with reml=True.", value=lambda: _var_id("ML"), rtol=0.01),
-              Mistake("that is the residual variance (fit.scale); the question asks for the id variance.",
-                      value=_var_residual)],
+    SET, "q4",
+    "Partial pooling in the REML fit: a mouse with 2 recordings. What weight does its own mean residual get "
+    "in its predicted intercept (the rest goes to the population value 0)? Use the REML variance components.",
+    _own_mean_weight, rtol=1e-3,
+    hints=["It is your q2's precision weighting: the mouse's mean of 2 recordings has precision 2 / sigma^2, the "
+           "population 1 / sigma_u^2.",
+           "weight = 2 var_id / (2 var_id + residual variance), with var_id = mixed.cov_re.iloc[0, 0] and the "
+           "residual variance mixed.scale."],
+    solution="var_id, var_res = mixed.cov_re.iloc[0, 0], mixed.scale\nweight = 2 * var_id / (2 * var_id + var_res)",
+    mistakes=[Mistake("that is the weight of the population value (1 minus the answer): the mouse's own mean "
+                      "gets the share of its precision.", value=lambda: 1 - _own_mean_weight()),
+              Mistake("that is the weight for a mouse with a single recording (it equals the intraclass "
+                      "correlation); this mouse has 2, and its mean of 2 recordings is twice as precise.",
+                      value=lambda: _own_mean_weight(1)),
+              Mistake("you used the ML variance components; the question asks for the REML fit.",
+                      value=lambda: _own_mean_weight(2, "ML")),
+              Mistake("you weighted with standard deviations; precisions are inverse variances.",
+                      value=lambda: 2 * _var_id() ** 0.5 / (2 * _var_id() ** 0.5 + _var_residual() ** 0.5))],
+    why="with only 2 recordings a mouse keeps about a quarter of its own deviation: most of what a single mouse "
+        "seems to show is noise, and the mixed model says how much from the data.",
 )
 
+
+def _ml_ratio():
+    return _var_id("ML") / _var_id("REML")
+
+
 q5 = NumericQuestion(
-    SET, "q5", "The REML criterion at convergence (lme4's number, -2 times the restricted log-likelihood).",
-    lambda: _reml().criterion, rtol=1e-5,
-    hints=["statsmodels reports the log-likelihood fit.llf; the criterion is -2 times it."],
-    solution="criterion = -2 * mixed.llf",
-    mistakes=[Mistake("that is the log-likelihood; the criterion is -2 * llf.", value=lambda: -_reml().criterion / 2),
-              Mistake("that is the ML deviance (-2 llf of the ML fit); the question asks for REML.",
-                      value=lambda: _reml("ML").criterion, rtol=1e-4)],
+    SET, "q5",
+    "Refit the model by maximum likelihood and give the ratio of the between-mouse variances, ML / REML.",
+    _ml_ratio, rtol=1e-3,
+    hints=["smf.mixedlm(...).fit(reml=False, method='bfgs') is the ML fit.",
+           "Divide the ML fit's cov_re.iloc[0, 0] by the REML one."],
+    solution="ml = smf.mixedlm('WAKE ~ Treatment * Genotype', df, groups='id').fit(reml=False, method='bfgs')\n"
+             "ratio = ml.cov_re.iloc[0, 0] / mixed.cov_re.iloc[0, 0]",
+    mistakes=[Mistake("the ratio is the wrong way up: ML / REML, the ML variance on top.", value=lambda: 1 / _ml_ratio()),
+              Mistake("a ratio of 1: both fits are REML. Pass reml=False for the ML fit.", value=1.0, rtol=1e-4),
+              Mistake("that is the ratio of the residual variances; the question asks for the between-mouse (id) "
+                      "variances.", value=lambda: _reml("ML").sigma ** 2 / _var_residual())],
+    why="ML treats the four estimated fixed effects as known and shrinks the between-mouse variance by about a "
+        "third here; with 18 mice that bias is no detail, which is why lme4 defaults to REML.",
 )
 
 
@@ -178,20 +215,28 @@ q6 = NumericQuestion(
                       value=_icc_sd),
               Mistake("that is the ratio var_id / residual variance; divide by the total variance.",
                       value=lambda: _var_id() / _var_residual())],
+    why="the intraclass correlation says how far from independent the 33 recordings are, and so why an OLS fit "
+        "that treats them as independent overstates the information in them.",
 )
 
 q7 = ChoiceQuestion(
     SET, "q7", "Why does ML underestimate variance components, and what does REML do about it?",
-    {"a": "ML uses a poor optimiser; REML uses a better one.",
-     "b": "ML treats the estimated fixed effects as known, ignoring the degrees of freedom they use; "
-          "REML maximises the likelihood of residual contrasts free of the fixed effects.",
-     "c": "ML ignores the random effects; REML includes them.",
-     "d": "ML is biased only with unbalanced data; REML reweights the groups."},
-    "b",
+    {"a": "ML relies on a poor optimiser that stops early; REML uses a better one and converges.",
+     "b": "ML leaves the random effects out of the likelihood; REML puts them back in.",
+     "c": "ML treats the fixed effects as known; REML uses contrasts free of them (as n - p does).",
+     "d": "ML is biased only when the groups are unbalanced; REML reweights the groups."},
+    "c",
     feedback={"a": "both are criteria, not optimisers: the bias is there at the exact maximum.",
-              "c": "both include the random effects in the marginal likelihood.",
+              "b": "both include the random effects in the marginal likelihood.",
               "d": "the bias is there with balanced data too (like dividing by n instead of n - p)."},
     hints=["Think of the sample variance: dividing by n instead of n - 1 and why."],
+    why="the same reasoning explains n - 1 in the sample variance; it matters most with few groups and many "
+        "fixed effects, the usual situation in animal studies.",
 )
 
 QUESTIONS = collect_questions(globals())
+
+
+def check_all() -> Progress:
+    """Where this set stands: the latest check of every question, and the points so far."""
+    return progress_summary(QUESTIONS)

@@ -4,7 +4,8 @@ No answer here depends on a sampler run of ours. The model WAKE ~ Treatment *
 Genotype with beta ~ Normal(0, 100) and sigma ~ HalfNormal(10) has an exact
 posterior up to one dimension (:mod:`lmmteach.exercises._reference`), so the
 expected posterior moments are exact; the tolerances are four Monte Carlo
-standard errors of a run with at least ``MIN_ESS`` effective draws. The
+standard errors of a run of the course's prescription (``SAMPLING``), which
+has at least ``MIN_ESS`` effective draws. The
 diagnostics questions use chains simulated here (``chains()``), so their
 answers are exact too.
 """
@@ -16,23 +17,24 @@ from functools import lru_cache
 import numpy as np
 
 from lmmteach.ciproxifan import BETA_SD, SIGMA_SD
-from lmmteach.exercises._reference import (beta_moments, check_prior, joint_logp, ols_beta, rv_distribution, rv_size,
+from lmmteach.exercises._reference import (SAMPLING, SAMPLING_TEXT, beta_moments, check_prior, design_arrays,
+                                           flat_sigma_mean, joint_logp, ols_beta, rv_distribution, rv_size,
                                            sigma_moments)
 from lmmteach.exercises.questions import (ArrayQuestion, ChoiceQuestion, Mistake, NumericQuestion, ObjectQuestion,
-                                          collect_questions)
+                                          Progress, collect_questions, progress_summary)
 
-__all__ = ["QUESTIONS", "chains", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
+__all__ = ["QUESTIONS", "SAMPLING", "chains", "check_all", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]
 
 SET = "ex03"
-DRAWS, TUNE, CHAINS = 300, 300, 4  # what the notebook asks for
-MIN_ESS = 300  # a correct run of 4 x 300 draws has at least this bulk ESS for sigma (measured: about 700)
+CHAINS = SAMPLING["chains"]
+MIN_ESS = 2000  # a run of SAMPLING has at least this bulk ESS for beta and sigma (measured: 2829 and more)
 
 
 q1 = ArrayQuestion(
     SET, "q1",
     "With flat priors (beta ~ Flat, sigma ~ HalfFlat), find the MAP of beta with pm.find_MAP, in the order "
     "[intercept, Treatment, ko, Treatment:ko] (wt is the reference genotype).",
-    ols_beta, rtol=1e-3, atol=1e-3,
+    ols_beta, rtol=1e-3, atol=1e-3, order="[intercept, Treatment, ko, Treatment:ko]",
     hints=["pm.Flat('beta', shape=4) and pm.HalfFlat('sigma'); mu = X @ beta with X = [1, dose, ko, dose * ko].",
            "map_estimate = pm.find_MAP(progressbar=False); map_estimate['beta']. Compare with the OLS estimates."],
     solution="with pm.Model() as flat:\n    beta = pm.Flat('beta', shape=4)\n    sigma = pm.HalfFlat('sigma')\n"
@@ -40,6 +42,8 @@ q1 = ArrayQuestion(
              "    beta_map = pm.find_MAP(progressbar=False)['beta']",
     mistakes=[Mistake("you have 3 coefficients: you forgot the interaction column dose * ko.",
                       when=lambda a: a.shape == (3,))],
+    why="with flat priors the posterior mode is the least-squares fit: a Bayesian model with vague priors "
+        "starts from the familiar estimate, and the priors are what it adds.",
 )
 
 
@@ -84,6 +88,8 @@ q2 = ObjectQuestion(
            "pm.Normal('beta', 0, 100, shape=4); pm.Normal('y', pm.math.dot(X, beta), sigma, observed=y)."],
     solution="with pm.Model() as weak:\n    beta = pm.Normal('beta', 0, 100, shape=4)\n"
              "    sigma = pm.HalfNormal('sigma', 10)\n    pm.Normal('y', pm.math.dot(X, beta), sigma, observed=y)",
+    why="Stan's normal(0, 10) on a positive parameter is a half-normal: translating a published model means "
+        "reading its constraints as well as its formulas.",
 )
 
 
@@ -94,51 +100,78 @@ def _validate_idata(idata):
         return "wrong_type", "expected an arviz.InferenceData (what pm.sample returns)."
     if "posterior" not in idata.groups() or not {"beta", "sigma"} <= set(idata.posterior.data_vars):
         return "incorrect", "expected a posterior with the variables beta and sigma (the model of q2)."
-    n_chains = idata.posterior.sizes["chain"]
-    if n_chains != CHAINS:
-        return "incorrect", f"expected {CHAINS} chains (chains=4), got {n_chains}: R-hat needs several chains."
+    n_chains, n_draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
+    if n_chains != SAMPLING["chains"] or n_draws < SAMPLING["draws"]:
+        return "incorrect", (f"expected {SAMPLING['chains']} chains of at least {SAMPLING['draws']} draws, got "
+                             f"{n_chains} x {n_draws}: sample with pm.sample(**ex.SAMPLING, random_seed=...).")
     if "log_likelihood" not in idata.groups():
         return "known_mistake", ("there is no log_likelihood group, so LOO cannot be computed: sample with "
                                  "idata_kwargs={'log_likelihood': True} (or call pm.compute_log_likelihood(idata)).")
-    if idata.posterior.sizes["draw"] < DRAWS:
-        return "incorrect", f"expected at least {DRAWS} draws per chain."
+    if "sample_stats" in idata.groups() and int(idata.sample_stats.get("diverging", 0).sum()) > 0:
+        return "incorrect", "your run has divergent transitions, which this model does not produce: check the model."
     mean, sd = beta_moments()
     got = idata.posterior["beta"].mean(("chain", "draw")).to_numpy()
-    if got.shape != (4,) or np.any(np.abs(got - mean) > 5 * sd / np.sqrt(100)):
+    if got.shape != (4,) or np.any(np.abs(got - mean) > 4 * sd / np.sqrt(MIN_ESS)):
         return "incorrect", "the posterior means of beta are far from the posterior of the q2 model: check the model."
     return "correct", ""
 
 
 q3 = ObjectQuestion(
     SET, "q3",
-    f"Sample the q2 model with NUTS: {CHAINS} chains, {DRAWS} draws, tune={TUNE}, cores=1, a random_seed, "
-    "progressbar=False, keeping the pointwise log-likelihood. Give the InferenceData.",
+    f"Sample the q2 model with NUTS using the course's prescription, {SAMPLING_TEXT}, keeping the pointwise "
+    "log-likelihood. Give the InferenceData.",
     _validate_idata, expected_kind="an arviz.InferenceData",
-    hints=["pm.sample(draws, tune=..., chains=..., ...) inside `with weak:`.",
+    hints=["pm.sample(**ex.SAMPLING, random_seed=3, model=weak, ...): ex.SAMPLING holds draws, tune, chains, "
+           "target_accept, cores and progressbar.",
            "idata_kwargs={'log_likelihood': True} stores the log-likelihood that az.loo needs."],
-    solution="with weak:\n    idata = pm.sample(300, tune=300, chains=4, cores=1, random_seed=3, progressbar=False,\n"
-             "                      idata_kwargs={'log_likelihood': True})",
+    solution="idata = pm.sample(**ex.SAMPLING, random_seed=3, model=weak, idata_kwargs={'log_likelihood': True})",
+    why="one prescription that passes its own diagnostics (R-hat, ESS, no divergences) is what lets every number "
+        "below be compared with an exact answer within its Monte Carlo error.",
 )
 
 
-def _sigma_tolerance():
-    """Four Monte Carlo standard errors of a posterior mean from MIN_ESS effective draws."""
-    return 4 * sigma_moments()[1] / np.sqrt(MIN_ESS)
+def _posterior_means(beta_sd=BETA_SD):
+    """Exact posterior means [beta (4), sigma] of the fixed-effects model with beta ~ Normal(0, beta_sd)."""
+    return np.append(beta_moments(beta_sd)[0], sigma_moments(beta_sd)[0])
 
 
-q4 = NumericQuestion(
-    SET, "q4", "The posterior mean of sigma (the residual SD) from your q3 run.",
-    lambda: sigma_moments()[0], tol=_sigma_tolerance, close_factor=3.0,
-    hints=["idata.posterior['sigma'] has dimensions (chain, draw): average over both.",
-           "float(idata.posterior['sigma'].mean()) or az.summary(idata)['mean']."],
-    solution="sigma_mean = float(idata.posterior['sigma'].mean())",
-    mistakes=[Mistake("that is a variance (the mean of sigma**2): sigma is a standard deviation.",
-                      value=lambda: sigma_moments()[2], rtol=0.03),
-              Mistake("that is the posterior sd of sigma; the question asks for its posterior mean.",
-                      value=lambda: sigma_moments()[1], rtol=0.15)],
+def _mc_tolerance():
+    """Four Monte Carlo standard errors of each posterior mean from MIN_ESS effective draws."""
+    return 4 * np.append(beta_moments()[1], sigma_moments()[1]) / np.sqrt(MIN_ESS)
+
+
+def _least_squares():
+    X, y, _ = design_arrays()
+    beta = ols_beta()
+    return np.append(beta, np.sqrt(np.sum((y - X @ beta) ** 2) / (len(y) - X.shape[1])))
+
+
+q4 = ArrayQuestion(
+    SET, "q4",
+    "The posterior means from your q3 run: [intercept, Treatment, ko, Treatment:ko, sigma] (five values).",
+    _posterior_means, tol=_mc_tolerance, close_factor=3.0, order="[intercept, Treatment, ko, Treatment:ko, sigma]",
+    hints=["idata.posterior['beta'] has dimensions (chain, draw, beta_dim_0): average over chain and draw.",
+           "np.append(idata.posterior['beta'].mean(('chain', 'draw')), idata.posterior['sigma'].mean())"],
+    solution="post = idata.posterior\nmeans = np.append(post['beta'].mean(('chain', 'draw')).to_numpy(), "
+             "float(post['sigma'].mean()))",
+    mistakes=[Mistake("you gave the four coefficients: add the posterior mean of sigma as the fifth value.",
+                      when=lambda a: a.shape == (4,)),
+              Mistake("these are the least-squares estimates and the residual standard error (8.224), not "
+                      "posterior means: the posterior of sigma is right-skewed and its mean is larger.",
+                      value=_least_squares),
+              Mistake("this is the posterior under flat priors (q1's model): the report's HalfNormal(10) prior on "
+                      "sigma pulls its posterior mean down a little; sample the q2 model.",
+                      value=lambda: np.append(ols_beta(), flat_sigma_mean())),
+              Mistake("this is the posterior under beta ~ Normal(0, 10): the intercept (about 44) is pulled towards "
+                      "0. The report's prior is Normal(0, 100).", value=lambda: _posterior_means(10.0)),
+              Mistake("the last value looks like a variance (the mean of sigma**2): sigma is a standard deviation.",
+                      when=lambda a: a.shape == (5,) and 40 < a[-1] < 120)],
+    why="with these priors the posterior means of beta are the least-squares estimates, but sigma's is not: a "
+        "posterior averages over the uncertainty a point estimate ignores.",
 )
 
 CHAIN_SEED, CHAIN_DRAWS, PHI = 3004, 500, 0.7
+MCSE_TARGET = 0.01
 
 
 @lru_cache(maxsize=None)
@@ -156,55 +189,85 @@ def chains():
     return az.from_dict(posterior={"theta": theta, "mu": mu})
 
 
-def _ess(method="bulk"):
+def _theta_summary():
+    """(posterior sd, bulk ESS, tail ESS, mcse_mean) of theta."""
     import arviz as az
 
-    return float(az.ess(chains(), var_names=["theta"], method=method)["theta"])
+    idata = chains()
+    theta = idata.posterior["theta"].to_numpy()
+    ess = {m: float(az.ess(idata, var_names=["theta"], method=m)["theta"]) for m in ("bulk", "tail")}
+    mcse = float(az.mcse(idata, var_names=["theta"])["theta"])
+    return float(theta.std(ddof=1)), ess["bulk"], ess["tail"], mcse
+
+
+def _draws_needed(ess=None, per_chain=True):
+    """Draws per chain for an MCSE of MCSE_TARGET, if ESS grows in proportion to the draws."""
+    sd, bulk, _, _ = _theta_summary()
+    ess_needed = (sd / MCSE_TARGET) ** 2
+    total = ess_needed * CHAINS * CHAIN_DRAWS / (bulk if ess is None else ess)
+    return total / CHAINS if per_chain else total
 
 
 q5 = NumericQuestion(
-    SET, "q5", "idata_sim = ex.chains() holds 4 simulated chains. Give the total bulk ESS of theta (as az.summary "
-                "reports it).",
-    _ess, rtol=0.01,
-    hints=["az.summary(idata_sim) has a column ess_bulk.", "The draws are autocorrelated: ESS < 4 x 500."],
-    solution="ess_theta = az.summary(idata_sim).loc['theta', 'ess_bulk']",
-    mistakes=[Mistake("that is the ESS per chain: az.summary's ess_bulk is already the total over the 4 chains.",
-                      value=lambda: _ess() / CHAINS, rtol=0.02),
-              Mistake("az.summary's ess_bulk is already the total over all 4 chains: do not multiply by 4.",
-                      value=lambda: _ess() * CHAINS, rtol=0.02),
-              Mistake("that is the tail ESS (ess_tail); the question asks for the bulk ESS.",
-                      value=lambda: _ess("tail"), rtol=0.005),
-              Mistake("that is the number of draws; the effective number is smaller because the draws are "
-                      "autocorrelated.", value=CHAINS * CHAIN_DRAWS, rtol=0.001)],
+    SET, "q5",
+    f"idata_sim = ex.chains() holds {CHAINS} chains of {CHAIN_DRAWS} autocorrelated draws. The Monte Carlo "
+    f"standard error of theta's posterior mean is about sd / sqrt(bulk ESS). How many draws per chain would make "
+    f"it {MCSE_TARGET}, if the ESS grows in proportion to the number of draws?",
+    _draws_needed, rtol=0.025,
+    hints=["az.summary(idata_sim) gives theta's sd and ess_bulk. The ESS you need is (sd / 0.01)**2.",
+           "The ESS per draw is ess_bulk / (4 x 500); divide the ESS you need by it, then by the 4 chains."],
+    solution="s = az.summary(idata_sim).loc['theta']\nper_draw = s['ess_bulk'] / (4 * 500)\n"
+             "draws_per_chain = (s['sd'] / 0.01) ** 2 / per_draw / 4",
+    mistakes=[Mistake("that is the total over the 4 chains; the question asks for draws per chain.",
+                      value=lambda: _draws_needed(per_chain=False), rtol=0.025),
+              Mistake("that assumes independent draws (ESS = number of draws); these draws are autocorrelated, so "
+                      "each is worth less than one independent draw.",
+                      value=lambda: (_theta_summary()[0] / MCSE_TARGET) ** 2 / CHAINS, rtol=0.025),
+              Mistake("that is the effective sample size you need, not the number of draws that gives it.",
+                      value=lambda: (_theta_summary()[0] / MCSE_TARGET) ** 2, rtol=0.025),
+              Mistake("that uses the tail ESS; the MCSE of a mean goes with the bulk ESS.",
+                      value=lambda: _draws_needed(_theta_summary()[2]), rtol=0.025),
+              Mistake("that starts from az.summary(..., round_to=2)'s mcse_mean of 0.05, rounded to one significant "
+                      "digit: (0.05 / 0.01)**2 is off by a quarter. Use sd and ess_bulk unrounded.",
+                      value=lambda: CHAIN_DRAWS * (round(_theta_summary()[3], 2) / MCSE_TARGET) ** 2, rtol=0.01)],
+    why="ESS turns 'is my run long enough?' into arithmetic: the Monte Carlo error shrinks with the square root "
+        "of the effective draws, so halving it costs four times the sampling.",
 )
 
 q6 = ChoiceQuestion(
     SET, "q6", "In az.summary(ex.chains()), mu has r_hat above 1.01. What does that tell you?",
-    {"a": "About 1 % of the draws of mu are bad and can be dropped.",
-     "b": "The chains do not agree with each other (one sits elsewhere): they have not converged to a common "
-          "distribution, so the summaries of mu cannot be trusted; look at trace/rank plots, run longer or fix the model.",
-     "c": "mu's posterior is bimodal, which is fine.",
-     "d": "The ESS of mu is too high."},
-    "b",
+    {"a": "About 1 % of the draws of mu are bad, and those draws can simply be dropped from the run.",
+     "b": "mu's posterior is bimodal; every chain visits both modes, so all is well.",
+     "c": "The ESS of mu is too high, so its Monte Carlo error is underestimated.",
+     "d": "The chains disagree (one sits elsewhere): mu's summaries cannot be trusted."},
+    "d",
     feedback={"a": "R-hat compares between-chain with within-chain variance; it says nothing about a share of draws.",
-              "c": "a multimodal posterior that every chain explores gives R-hat near 1; here the chains disagree.",
-              "d": "R-hat and ESS are different diagnostics; disagreeing chains lower the ESS, not raise it."},
+              "b": "a multimodal posterior that every chain explores gives R-hat near 1; here the chains disagree.",
+              "c": "R-hat and ESS are different diagnostics; disagreeing chains lower the ESS, not raise it."},
     hints=["R-hat is about sqrt((between-chain + within-chain variance) / within-chain variance).",
            "az.plot_rank(idata_sim, var_names=['mu']): are the rank histograms flat for every chain?"],
+    why="a chain stuck elsewhere is invisible in one chain's trace: only several chains started apart reveal "
+        "it, which is why R-hat needs at least four.",
 )
 
 q7 = ChoiceQuestion(
     SET, "q7", "pm.sample reports divergent transitions. What do they signal?",
-    {"a": "A harmless numerical warning: ignore it if R-hat is fine.",
-     "b": "NUTS met a region of high curvature (a funnel, say) that it cannot explore with its step size; the "
-          "draws may be biased. Reparametrise (non-centred) or raise target_accept, and check again.",
-     "c": "The chain ran off to infinity: drop the divergent draws and keep the rest.",
-     "d": "There are too few draws: double them."},
+    {"a": "A harmless numerical warning that can be ignored whenever R-hat is fine.",
+     "b": "NUTS met curvature it cannot follow (a funnel, say): the draws may be biased.",
+     "c": "Some chains ran off to infinity: drop the divergent draws and keep the rest.",
+     "d": "There are too few draws for this posterior: doubling the number of draws will fix it."},
     "b",
     feedback={"a": "divergences are a bias warning that R-hat can miss: the sampler avoids the hard region in every chain.",
               "c": "dropping them leaves the hard region unexplored, so the remaining draws are still biased.",
               "d": "more draws of a sampler that cannot enter a region do not reach it."},
     hints=["Think of the funnel of a hierarchical model when the group SD is small."],
+    why="divergences are the one warning that points at bias rather than noise; the cure is a better "
+        "parameterisation (non-centred) or a smaller step (target_accept), then checking again.",
 )
 
 QUESTIONS = collect_questions(globals())
+
+
+def check_all() -> Progress:
+    """Where this set stands: the latest check of every question, and the points so far."""
+    return progress_summary(QUESTIONS)

@@ -4,23 +4,29 @@ Each exercise set (``ex01``, ``ex02``, ...) builds a few :class:`Question`
 objects. ``check`` never raises on a student's answer and never shows the
 expected value; it classifies the answer as one of
 
-* ``correct``
+* ``correct`` -- with one sentence of why it matters
 * ``not_attempted`` -- the answer is still ``...`` (or ``None``, or a stub function)
 * ``wrong_type`` / ``wrong_shape`` -- the message says what was expected
 * ``known_mistake`` -- a targeted message (ML instead of REML, variance instead of SD, ...)
-* ``close`` -- near the expected value but outside the tolerance
+* ``close`` -- near the expected value but outside the tolerance, or the expected value rounded
+  to the digits the student gave (the same rule for every numeric question)
 * ``incorrect``
 
 shows it (coloured HTML in a notebook, plain text elsewhere) and returns a
 :class:`Result`. Expected values are computed lazily (once) from the same data
 the student loads. Every ``check`` and ``solution`` call is also reported to the
-grader when one is listening (:mod:`lmmteach.exercises.protocol`).
+grader when one is listening (:mod:`lmmteach.exercises.protocol`). Judging an
+answer (:meth:`Question._judge`) is a pure function of the question and the
+answer; ``check`` adds the display, the record and the set's progress summary
+(:func:`progress_summary`, each set's ``check_all()``).
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -30,10 +36,12 @@ from lmmteach.exercises.protocol import record
 
 __all__ = [
     "ArrayQuestion", "ChoiceQuestion", "FunctionQuestion", "Mistake", "NumericQuestion", "ObjectQuestion",
-    "Question", "Result", "collect_questions",
+    "Progress", "Question", "Result", "collect_questions", "progress_summary",
 ]
 
 _COLOURS = {"correct": "#1b7f3b", "not_attempted": "#555555", "hint": "#1f5fa8", "solution": "#7a4bb3"}
+_TITLES = {"correct": "Correct", "not_attempted": "Not attempted yet", "wrong_type": "Wrong type",
+           "wrong_shape": "Wrong shape", "known_mistake": "Not quite", "close": "Close", "incorrect": "Incorrect"}
 
 
 def _in_notebook() -> bool:
@@ -110,8 +118,10 @@ class Question:
     """Base class: prompt, hints, solution, and the never-raising ``check``."""
 
     def __init__(self, set_name: str, name: str, prompt: str, *, hints: Sequence[str] = (),
-                 solution: str = "", points: float = 1.0, mistakes: Sequence[Mistake] = ()):
+                 solution: str = "", points: float = 1.0, mistakes: Sequence[Mistake] = (), why: str = ""):
         self.set_name, self.name, self.prompt = set_name, name, prompt
+        self.why = why  # shown with "Correct": one sentence of why it matters
+        self.last_result: Result | None = None  # the latest check, for the progress summary
         self.hints = list(hints)
         self.solution_code = solution
         self.points = float(points)
@@ -127,22 +137,32 @@ class Question:
     # The student API.
     def check(self, answer: Any = ..., *, quiet: bool = False) -> Result:
         """Check ``answer``; show feedback; return a :class:`Result`."""
-        try:
-            if _not_attempted(answer):
-                status, message = "not_attempted", "replace the `...` with your answer, then run the cell again."
-            else:
-                status, message = self._check(answer)
-        except Exception as err:  # a checker must never raise on a student's answer
-            status, message = "incorrect", f"your answer could not be checked ({type(err).__name__}: {err})."
+        status, message = self._judge(answer)
         result = Result(self.qid, status, message, self.points if status == "correct" else 0.0, self.points)
+        self.last_result = result
         record({"question": self.qid, "event": "check", "status": status, "points": result.points,
                  "max_points": self.points})
         if not quiet:
-            titles = {"correct": "Correct", "not_attempted": "Not attempted yet",
-                      "wrong_type": "Wrong type", "wrong_shape": "Wrong shape",
-                      "known_mistake": "Not quite", "close": "Close", "incorrect": "Incorrect"}
-            _show(status, f"{self.name} - {titles[status]}", message if status != "correct" else "")
+            _show(status, f"{self.name} - {_TITLES[status]}", message)
         return result
+
+    def _judge(self, answer: Any) -> tuple[str, str]:
+        """(status, message) for ``answer``: depends on the question and the answer only, never raises.
+
+        Only KeyboardInterrupt passes: a student's ``SystemExit``, an exception whose ``__str__``
+        is itself broken, anything a checker trips over becomes a message.
+        """
+        try:
+            if _not_attempted(answer):
+                return "not_attempted", "replace the `...` with your answer, then run the cell again."
+            status, message = self._check(answer)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # a checker must never raise on a student's answer
+            return "incorrect", f"your answer could not be checked ({_error_text(err)})."
+        if status == "correct":
+            message = message or self.why
+        return status, message
 
     def hint(self, n: int = 1) -> None:
         """Show hint number ``n`` (1 = the gentlest)."""
@@ -172,7 +192,7 @@ class Question:
                 try:
                     if mistake.when(answer):
                         return mistake.message
-                except Exception:
+                except Exception:  # a predicate that does not apply to this answer
                     continue
         return None
 
@@ -193,22 +213,72 @@ def _cached(fn):
     return get
 
 
-def _as_number(answer) -> float | None:
-    if isinstance(answer, (bool, np.bool_, str, bytes)):
+def _error_text(err: BaseException) -> str:
+    """``Type: message`` of an exception, even when its ``__str__`` is broken."""
+    if isinstance(err, SystemExit):
+        return "your code called exit() or sys.exit(); remove that call"
+    try:
+        text = str(err)
+    except BaseException:  # a student's exception class with a broken __str__
+        text = "(its message cannot be printed)"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _real_array(answer) -> np.ndarray | None:
+    """``answer`` as a float array when it holds real numbers only; None for text, complex, True/False, objects."""
+    if isinstance(answer, (str, bytes, dict, set)):
         return None
     try:
-        arr = np.asarray(answer, dtype=float)
-    except (TypeError, ValueError):
+        arr = np.asarray(answer)
+    except Exception:
         return None
-    return float(arr.reshape(-1)[0]) if arr.size == 1 else None
+    if arr.dtype.kind in "iuf":
+        return arr.astype(float)
+    if arr.dtype.kind == "O" and arr.size and all(
+            isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in arr.reshape(-1)):
+        return arr.astype(float)
+    return None
 
 
 def _describe(answer) -> str:
-    if isinstance(answer, np.ndarray):
-        return f"an array of shape {answer.shape}"
-    if hasattr(answer, "shape"):
-        return f"a {type(answer).__name__} of shape {tuple(answer.shape)}"
-    return f"a value of type {type(answer).__name__}"
+    """What the answer is, for a wrong-type message (never raises)."""
+    try:
+        if isinstance(answer, (str, bytes)):
+            return f"text ({type(answer).__name__}): give the number itself, not a string"
+        if isinstance(answer, (bool, np.bool_)):
+            return "True/False, not a number"
+        if isinstance(answer, complex):
+            return "a complex number: the answer is real"
+        arr = np.asarray(answer) if isinstance(answer, (list, tuple, np.ndarray)) else None
+        if arr is not None and arr.dtype.kind in "cUSb":
+            kind = {"c": "complex numbers", "U": "strings", "S": "bytes", "b": "True/False values"}[arr.dtype.kind]
+            return f"an array of {kind} of shape {arr.shape}: expected real numbers"
+        if isinstance(answer, np.ndarray):
+            return f"an array of shape {answer.shape}"
+        if hasattr(answer, "shape"):
+            return f"a {type(answer).__name__} of shape {tuple(answer.shape)}"
+        return f"a value of type {type(answer).__name__}"
+    except Exception:
+        return f"a value of type {type(answer).__name__}"
+
+
+def _decimals_shown(value: float) -> int | None:
+    """How many decimals ``value`` is written with (8.22 -> 2, 120.0 -> 0); None if it keeps many digits."""
+    text = np.format_float_positional(value, trim="-")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return decimals if decimals <= 6 else None
+
+
+def _rounded_match(value: float, target: float, digits: int = 2) -> int | None:
+    """d when ``value`` is ``target`` rounded to d decimals with at least ``digits`` significant digits, else None."""
+    decimals = _decimals_shown(value)
+    if decimals is None or value == 0 or abs(value) < 10.0 ** (digits - 1 - decimals):
+        return None
+    return decimals if math.isclose(round(target, decimals), value, rel_tol=1e-9, abs_tol=1e-12) else None
+
+
+_ROUNDED = ("that is the expected value rounded to {d} decimal(s): give it unrounded (rounding loses the digits "
+            "the check compares).")
 
 
 class NumericQuestion(Question):
@@ -226,14 +296,18 @@ class NumericQuestion(Question):
         return self.atol + self.rtol * abs(target)
 
     def _check(self, answer):
-        value = _as_number(answer)
-        if value is None:
+        arr = _real_array(answer)
+        if arr is None or arr.size != 1:
             return "wrong_type", f"expected a single number (int or float), got {_describe(answer)}."
+        value = float(arr.reshape(-1)[0])
         if not math.isfinite(value):
             return "incorrect", f"your answer is {value}; expected a finite number."
         target = float(self.expected())
         if abs(value - target) <= self.tolerance(target):
             return "correct", ""
+        decimals = _rounded_match(value, target)
+        if decimals is not None:
+            return "close", _ROUNDED.format(d=decimals)
         for mistake in self.mistakes:
             if mistake.value is not None:
                 wrong = float(mistake.wrong_value())
@@ -249,37 +323,68 @@ class NumericQuestion(Question):
 
 
 class ArrayQuestion(Question):
-    """An array of a given shape, correct elementwise within ``rtol``/``atol``."""
+    """An array of a given shape, correct elementwise within ``rtol``/``atol``.
 
-    def __init__(self, set_name, name, prompt, expected, *, rtol=1e-6, atol=1e-8, **kw):
+    ``tol``: absolute tolerances computed once (one per element, Monte Carlo error), used instead of them.
+    """
+
+    def __init__(self, set_name, name, prompt, expected, *, rtol=1e-6, atol=1e-8, tol=None, order="",
+                 close_factor=100.0, **kw):
         super().__init__(set_name, name, prompt, **kw)
         self.expected = _cached(expected)
-        self.rtol, self.atol = rtol, atol
+        self.rtol, self.atol, self.close_factor = rtol, atol, close_factor
+        self.tol = _cached(tol) if tol is not None else None
+        self.order = order  # the order the values must come in, named in the message for a permutation
+
+    def _within(self, a, b, factor=1.0) -> np.ndarray:
+        """Elementwise: is ``a`` within ``factor`` tolerances of ``b`` (same shape)?"""
+        if self.tol is not None:
+            return np.abs(a - b) <= factor * np.broadcast_to(self.tol(), b.shape)
+        return np.isclose(a, b, rtol=self.rtol * factor, atol=self.atol * factor)
 
     def _close(self, a, b, factor=1.0):
-        return a.shape == b.shape and bool(np.allclose(a, b, rtol=self.rtol * factor, atol=self.atol * factor))
+        return a.shape == b.shape and bool(np.all(self._within(a, b, factor)))
+
+    def _permutation(self, arr, target) -> bool:
+        """Are these the expected values in another order?"""
+        if arr.shape != target.shape or arr.size < 2:
+            return False
+        flat, want = arr.reshape(-1), target.reshape(-1)
+        if self.tol is None:
+            return self._close(np.sort(flat), np.sort(want))
+        return flat.size <= 6 and any(self._close(flat[list(order)], want)
+                                      for order in itertools.permutations(range(flat.size)))
 
     def _check(self, answer):
-        if isinstance(answer, (str, bytes, dict)):
+        arr = _real_array(answer)
+        if arr is None:
             return "wrong_type", f"expected an array of numbers, got {_describe(answer)}."
-        try:
-            arr = np.asarray(answer, dtype=float)
-        except (TypeError, ValueError):
-            return "wrong_type", f"expected an array of numbers, got {_describe(answer)}."
+        target = np.asarray(self.expected(), dtype=float)
+        if self._close(arr, target):
+            return "correct", ""
+        if self._permutation(arr, target):
+            return "known_mistake", ("the right values in the wrong order: give them in the order "
+                                     f"{self.order or 'the question asks for'}.")
         message = self._predicate_mistake(arr)
         if message:
             return "known_mistake", message
-        target = np.asarray(self.expected(), dtype=float)
         if arr.shape != target.shape:
             if arr.size == target.size:
                 return "wrong_shape", f"expected shape {target.shape}, got {arr.shape}: reshape or flatten it."
             return "wrong_shape", f"expected an array of shape {target.shape}, got shape {arr.shape}."
-        if self._close(arr, target):
-            return "correct", ""
         for mistake in self.mistakes:
             if mistake.value is not None and self._close(arr, np.asarray(mistake.wrong_value(), float)):
                 return "known_mistake", mistake.message
-        if self._close(arr, target, 100.0):
+        # A table rounded to d decimals: small entries may keep one significant digit, but not all of them.
+        pairs = list(zip(arr.reshape(-1).tolist(), target.reshape(-1).tolist()))
+        rounded = [_rounded_match(a, t, digits=1) for a, t in pairs]
+        within = self._within(arr, target).reshape(-1)
+        informative = any(_rounded_match(a, t) is not None for a, t in pairs)
+        if informative and all(r is not None or ok for r, ok in zip(rounded, within)):
+            d = max(r for r in rounded if r is not None)
+            return "close", ("your values are the expected ones rounded to the digits you gave (up to "
+                             f"{d} decimal(s)): give them unrounded.")
+        if self._close(arr, target, self.close_factor):
             return "close", "close, but some entries are outside the tolerance."
         return "incorrect", "the values are not the expected ones."
 
@@ -343,9 +448,8 @@ class FunctionQuestion(Question):
                 if problem:
                     return f"item {i}: {problem}"
             return None
-        try:
-            g = np.asarray(got, dtype=float)
-        except (TypeError, ValueError):
+        g = _real_array(got)
+        if g is None:
             return f"expected numbers, got {_describe(got)}"
         w = np.asarray(want, dtype=float)
         if g.shape != w.shape:
@@ -361,8 +465,10 @@ class FunctionQuestion(Question):
         for args in self.cases():
             try:
                 outputs.append(answer(*[np.copy(a) if isinstance(a, np.ndarray) else a for a in args]))
-            except Exception as err:
-                return "incorrect", f"your function raised {type(err).__name__}: {err}"
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:
+                return "incorrect", f"your function raised {_error_text(err)}"
         if all(_not_attempted(out) for out in outputs):
             return "not_attempted", "your function returns nothing yet: write its body."
         problems = [self._same(out, self.reference(*args)) for out, args in zip(outputs, self.cases())]
@@ -398,10 +504,30 @@ class ObjectQuestion(Question):
             return self.validate(answer)
         except Exception as err:
             return "wrong_type", (f"expected {self.expected_kind or 'a different kind of object'}, got "
-                                  f"{_describe(answer)} ({type(err).__name__}: {err}).")
+                                  f"{_describe(answer)} ({_error_text(err)}).")
 
 
 def collect_questions(namespace: dict) -> list[Question]:
     """The questions defined in a module namespace, in order q1, q2, ..."""
     found = [v for k, v in namespace.items() if isinstance(v, Question) and k.startswith("q")]
     return sorted(found, key=lambda q: int(q.name[1:]))
+
+
+class Progress(dict):
+    """{question: latest status} of one set; shown by :func:`progress_summary`, so not displayed again."""
+
+    def _ipython_display_(self):
+        return None
+
+
+def progress_summary(questions: Sequence[Question]) -> Progress:
+    """Show where a set stands (the latest check of each question) and return {question: status}."""
+    statuses = {q.name: q.last_result.status if q.last_result is not None else "not checked yet" for q in questions}
+    points = sum(q.last_result.points for q in questions if q.last_result is not None)
+    total = sum(q.points for q in questions)
+    lines = [f"{name}: {_TITLES.get(status, status)}" for name, status in statuses.items()]
+    done = sum(status == "correct" for status in statuses.values())
+    kind = "correct" if done == len(questions) else "not_attempted"
+    _show(kind, f"{questions[0].set_name} progress - {done} of {len(questions)} correct ({points:g}/{total:g} points)",
+          "", "\n".join(lines))
+    return Progress(statuses)
