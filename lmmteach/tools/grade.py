@@ -81,10 +81,11 @@ DEFAULT_LIMITS = {
     "memory": 4096 * MiB,  # address space: a PyMC kernel of the course maps about 1.5 GB; 6 GB floods are stopped
     "nproc": 1024,  # processes and threads of the submission's user id (BLAS, ZMQ, PyTensor threads fit)
     "fsize": 256 * MiB,  # bytes per file written
-    "output": 2 * MiB,  # notebook output kept per submission
+    "output": 20 * MiB,  # notebook output kept per submission (a solution with its figures is about 3 MB)
 }
 MAX_FILE_BYTES = 50 * MiB  # a submission larger than this is not run
 WORKER_MARGIN = 240  # seconds beyond --timeout for kernel start-up, the answers and clean-up
+SYSTEM_FOLDERS = {"/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/var", "/opt", "/proc", "/sys", "/dev", "/tmp", "/run"}
 FIELDS = ["id", "file", "set", "points", "max", "percent", "seconds", "errors"]
 
 
@@ -206,7 +207,10 @@ def _stamped_set(nb) -> str | None:
 
 
 def _hide_paths(submissions: Path, out: Path, extra) -> list[str]:
-    paths = {str(p) for p in ROOT.iterdir() if p.is_dir() and not Path(sys.prefix).is_relative_to(p)}
+    """Folders a kernel must not see: homes, the top folder holding the course checkout, its git folder,
+    the submissions, the output folder and ``extra`` (the interpreter and its packages are bound back in)."""
+    top = str(Path(ROOT.parts[0], ROOT.parts[1]))
+    paths = {"/home", "/root", "/srv", "/mnt", "/media"} | ({top} - SYSTEM_FOLDERS)
     try:
         common = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
                                 capture_output=True, text=True, timeout=10).stdout.strip()
@@ -214,7 +218,8 @@ def _hide_paths(submissions: Path, out: Path, extra) -> list[str]:
             paths.add(common)
     except (OSError, subprocess.SubprocessError):
         pass
-    for p in [submissions if submissions.is_dir() else submissions.parent, out.resolve().parent, Path.home(), *extra]:
+    for p in [ROOT, submissions if submissions.is_dir() else submissions.parent, out.resolve().parent, Path.home(),
+              *extra]:
         paths.add(str(Path(p).resolve()))
     return sorted(paths)
 

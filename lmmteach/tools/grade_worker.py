@@ -35,6 +35,7 @@ import hmac
 import importlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -55,7 +56,9 @@ from lmmteach.tools.judge import judge, request_for
 __all__ = ["grade_submission", "main", "sign_result"]
 
 PR_SET_DUMPABLE = 4
-ANSWER_TIMEOUT = 120  # seconds to read the answers after the notebook (a PyMC model's log density compiles)
+CHECKED = re.compile(r"\b(q\d+)\.check\(")
+ANSWER_TIMEOUT = 120
+AFTER_TIMEOUT = 10  # ... once the notebook overran (the loop may ignore the interrupt)  # seconds to read the answers after the notebook (a PyMC model's log density compiles)
 
 
 def sign_result(result: dict, key: str) -> str:
@@ -73,7 +76,7 @@ def _non_dumpable() -> None:
 class _LimitedClient(NotebookClient):
     """A notebook client that keeps at most ``output_limit`` bytes of the kernel's output."""
 
-    output_limit = 2 * 2**20
+    output_limit = 20 * 2**20
     output_bytes = 0
     output_dropped = False
 
@@ -103,7 +106,7 @@ def _kernel_env(scratch: Path, package: Path, work: Path) -> dict:
     return {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "PYTHONPATH": str(package),
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg", "LANG": "C.UTF-8",
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "PYTENSOR_FLAGS": f"compiledir={work / '.pytensor'}", "MPLCONFIGDIR": str(work / ".matplotlib"),
+            "PYTENSOR_FLAGS": f"base_compiledir={work / '.pytensor'}", "MPLCONFIGDIR": str(work / ".matplotlib"),
             "LMMTEACH_DATA_DIR": str(package / "datasets"), "JUPYTER_PLATFORM_DIRS": "1",
             "IPYTHONDIR": str(work / ".ipython")}
 
@@ -147,6 +150,31 @@ def _chown_tree(path: Path, uid) -> None:
         os.chown(root, uid, uid)
         for name in files:
             os.chown(os.path.join(root, name), uid, uid)
+
+
+class _NoReply(Exception):
+    """The kernel did not give its answers."""
+
+
+def _ask(client, nb, requests: dict, timeout: float = ANSWER_TIMEOUT) -> dict:
+    """The kernel's answers to ``requests`` (question name -> reply); an empty dict if it gave none."""
+    saved = client.timeout_func, client.timeout, client.output_limit
+    client.timeout_func, client.timeout = None, int(timeout)
+    client.output_limit = 10**12  # the reply is size-checked in _reply_text
+    cell = nbformat.v4.new_code_cell(request_code(requests))
+    nb.cells.append(cell)
+    try:
+        client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
+        text = _reply_text(cell)
+        reply = json.loads(text) if text else {}
+    except CellTimeoutError:
+        raise _NoReply("the kernel did not give its answers in time") from None
+    except (ValueError, SyntaxError):
+        reply = {}
+    finally:
+        nb.cells.remove(cell)
+        client.timeout_func, client.timeout, client.output_limit = saved
+    return {k: v for k, v in reply.items() if k in requests} if isinstance(reply, dict) else {}
 
 
 def grade_submission(job: dict) -> dict:
@@ -199,11 +227,13 @@ def grade_submission(job: dict) -> dict:
             resources={"metadata": {"path": str(work)}},
         )
         client.output_limit = int(limits.get("output", client.output_limit))
-        answers, kernel_pid, reply_cell = None, None, None
+        answers, kernel_pid = {}, None
         try:
             with client.setup_kernel(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
                 kernel_pid = getattr(client.km.provisioner, "pid", None)
-                for index, cell in enumerate(nb.cells):
+                requests = {name: request_for(q, job["answers"][name]) for name, q in questions.items()
+                            if name in job["answers"]}
+                for index, cell in enumerate(list(nb.cells)):
                     if cell.cell_type != "code":
                         continue
                     if time.monotonic() >= deadline:
@@ -212,41 +242,33 @@ def grade_submission(job: dict) -> dict:
                     try:
                         client.execute_cell(cell, index)
                     except CellTimeoutError:
-                        result["errors"].append(f"timeout: stopped after {timeout:g} s (answers given before "
+                        result["errors"].append(f"timeout: stopped after {timeout:g} s (answers read before "
                                                 "it still count)")
                         client.km.interrupt_kernel()
                         time.sleep(1)
                         break
-                client.timeout_func = None
-                client.timeout = ANSWER_TIMEOUT
-                client.output_limit = 10**12  # the answers themselves are size-checked below
-                requests = {name: request_for(q, job["answers"][name]) for name, q in questions.items()
-                            if name in job["answers"]}
-                reply_cell = nbformat.v4.new_code_cell(request_code(requests))
-                nb.cells.append(reply_cell)
-                try:
-                    client.execute_cell(reply_cell, len(nb.cells) - 1, store_history=False)
-                    answers = _reply_text(reply_cell)
-                except CellTimeoutError:
-                    result["errors"].append("the kernel did not answer the grader in time: no answers read")
-                if answers is None and not any("answer" in e for e in result["errors"]):
-                    result["errors"].append("the kernel gave no answers (it stopped or hid them)")
+                    asked = {n: requests[n] for n in CHECKED.findall(cell.source) if n in requests}
+                    if asked:  # read these answers now, so that a later crash cannot lose them
+                        answers.update(_ask(client, nb, asked))
+                stopped = any(e.startswith("timeout") for e in result["errors"])
+                answers.update(_ask(client, nb, requests, AFTER_TIMEOUT if stopped else ANSWER_TIMEOUT))
         except DeadKernelError:
-            result["errors"].append("the kernel died (no answers could be read)")
+            result["errors"].append("the kernel died (answers read before it still count)")
+        except _NoReply as err:
+            result["errors"].append(str(err))
         finally:
             if kernel_pid and not strong:
                 try:
                     os.killpg(kernel_pid, signal.SIGKILL)
                 except OSError:
                     pass
-        if nb.cells and nb.cells[-1] is reply_cell:
-            nb.cells.pop()
         if client.output_dropped:
             result["errors"].append(f"output over {client.output_limit} bytes was dropped")
         result["errors"] = _cell_errors(nb) + result["errors"]
-        parsed = json.loads(answers) if answers else {}
+        if not answers and not result["errors"]:
+            result["errors"].append("the kernel gave no answers")
         for name, question in questions.items():
-            status, message = judge(question, parsed.get(name) if isinstance(parsed, dict) else None)
+            status, message = judge(question, answers.get(name))
             result["status"][name] = status
             result["messages"][name] = message
             result["points"][name] = question.points if status == "correct" else 0.0
