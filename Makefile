@@ -2,7 +2,7 @@
 #   make lab    create .venv if needed, install the course, open JupyterLab on the lessons
 #   make test   the same install, then every test (unit tests + nbval on lessons/ and solutions/)
 # Other targets: make execute (re-run notebooks in place), make exercises (generate
-# exercises/ from solutions/), make data (rebuild the ciproxifan reconstruction), make help.
+# exercises/ from solutions/), make release (student release for graded work), make data (rebuild the ciproxifan reconstruction), make help.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   ?= .venv
@@ -15,7 +15,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS ?= lessons/*.ipynb solutions/*.ipynb
 PYTEST_ARGS ?=
 
-.PHONY: help install lab test unit execute exercises bench-notebooks data clean-venv
+.PHONY: help install lab test unit execute exercises release bench-notebooks data clean-venv
 
 help:
 	@sed -n '1,9p' Makefile
@@ -57,6 +57,11 @@ bench-notebooks: install
 # Regenerate the student notebooks in exercises/ from solutions/ (never edit exercises/ by hand).
 exercises: install
 	$(PY) -m lmmteach.tools.make_exercises
+
+# The student release for graded work: exercises + the package without answers (RELEASE=folder).
+RELEASE ?= release
+release: install
+	$(PY) -m lmmteach.tools.release $(RELEASE)
 
 data: install
 	$(PY) -m lmmteach.tools.make_data --write

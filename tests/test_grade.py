@@ -216,3 +216,36 @@ def test_bad_options_are_clear_errors(tmp_path):
     (tmp_path / "roster.csv").write_text("")
     with pytest.raises(ValueError, match="roster is empty"):
         grade.read_roster(tmp_path / "roster.csv")
+
+
+def test_release_has_no_answers_and_checks_form_only(tmp_path):
+    from lmmteach.tools.release import build_package
+
+    release = build_package(tmp_path / "release")
+    exercises = release / "lmmteach" / "exercises"
+    assert not (exercises / "_reference.py").exists()
+    text = "\n".join(p.read_text() for p in exercises.glob("ex0*.py"))
+    for secret in ("solution=", "Mistake(", "feedback=", "ols_beta", "_reference", ".expected(", "answer="):
+        assert secret not in text, secret
+    from lmmteach.exercises import ex01
+
+    for q in (ex01.q3, ex01.q4, ex01.q5):  # no reference value, in any common rounding
+        assert f"{q.expected():.3f}"[:-1] not in text
+    proc = subprocess.run([sys.executable, "-c",
+                           "from lmmteach.exercises import ex01 as ex\n"
+                           "print(ex.q1.check([1.0, 2.0, 3.0, 4.0], quiet=True).status)\n"
+                           "print(ex.q1.check([1.0, 2.0], quiet=True).status)\n"
+                           "print(ex.q7.check('z', quiet=True).status)\n"
+                           "print(hasattr(ex.q7, 'answer'), ex.q1.check(..., quiet=True).status)"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(release), "LMMTEACH_DATA_DIR": str(release / "datasets")})
+    assert proc.stdout.split() == ["recorded", "wrong_type", "wrong_type", "False", "not_attempted"], proc.stderr
+
+
+def test_validate_lists_what_the_grader_will_read(capsys):
+    from lmmteach.tools import validate
+
+    assert validate.main([str(CASES / "good.ipynb"), "--timeout", "60"]) == 1  # answers are missing
+    out = capsys.readouterr().out
+    assert "q3: a number (67.63)" in out and "q7: str 'b'" in out
+    assert "q1: MISSING: NameError" in out and "2 of 7 answers will be read" in out

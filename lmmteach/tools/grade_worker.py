@@ -53,7 +53,7 @@ from lmmteach.exercises.protocol import MAX_ANSWER_BYTES, request_code
 from lmmteach.tools.notebooks import KERNELSPEC, CurrentEnvKernelManager
 from lmmteach.tools.judge import judge, request_for
 
-__all__ = ["grade_submission", "main", "sign_result"]
+__all__ = ["describe", "grade_submission", "main", "sign_result"]
 
 PR_SET_DUMPABLE = 4
 CHECKED = re.compile(r"\b(q\d+)\.check\(")
@@ -120,6 +120,29 @@ def _cell_errors(nb) -> list[str]:
     return errors
 
 
+def describe(reply: dict | None) -> str:
+    """What the grader read for one question, in words (for lmmteach-validate)."""
+    if not reply:
+        return "MISSING: not read (the notebook stopped before it?)"
+    if "error" in reply:
+        return f"MISSING: {reply['error']}"
+    data = reply.get("answer", {})
+    kind = data.get("t")
+    if kind == "missing":
+        return "MISSING: still `...`"
+    if kind == "number":
+        return f"a number ({data['value']})"
+    if kind in ("str", "bool"):
+        return f"{kind} {data['value']!r}"
+    if kind == "array":
+        return f"an array of shape {tuple(data['shape'])}"
+    if kind == "function":
+        return "a function (the grader calls it on its own test inputs)"
+    if kind in ("statsmodels", "idata", "pymc_model"):
+        return {"statsmodels": "a statsmodels result", "idata": "an InferenceData", "pymc_model": "a PyMC model"}[kind]
+    return f"a value the grader cannot judge ({data.get('type', kind)})"
+
+
 def _reply_text(cell) -> str | None:
     for out in cell.get("outputs", []):
         if out.get("output_type") == "execute_result":
@@ -182,7 +205,7 @@ def grade_submission(job: dict) -> dict:
     start = time.monotonic()
     set_name = job["set"]
     module = importlib.import_module(f"lmmteach.exercises.{set_name}")
-    questions = {q.name: q for q in module.QUESTIONS}
+    questions = {q.name: q for q in module.QUESTIONS if q.name in job["answers"]}
     result = {"points": {n: 0.0 for n in questions}, "status": {}, "messages": {}, "errors": [], "notes": []}
     nb = nbformat.reads(job["text"], as_version=4)
     nb.metadata["kernelspec"] = KERNELSPEC
@@ -231,8 +254,9 @@ def grade_submission(job: dict) -> dict:
         try:
             with client.setup_kernel(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
                 kernel_pid = getattr(client.km.provisioner, "pid", None)
-                requests = {name: request_for(q, job["answers"][name]) for name, q in questions.items()
-                            if name in job["answers"]}
+                requests = {name: ({"expr": job["answers"][name]} if job.get("describe")
+                                   else request_for(q, job["answers"][name]))
+                            for name, q in questions.items() if name in job["answers"]}
                 for index, cell in enumerate(list(nb.cells)):
                     if cell.cell_type != "code":
                         continue
@@ -267,6 +291,9 @@ def grade_submission(job: dict) -> dict:
         result["errors"] = _cell_errors(nb) + result["errors"]
         if not answers and not result["errors"]:
             result["errors"].append("the kernel gave no answers")
+        if job.get("describe"):  # lmmteach-validate: what the grader will read, no verdict
+            result["answers"] = {name: describe(answers.get(name)) for name in questions}
+            return result
         for name, question in questions.items():
             status, message = judge(question, answers.get(name))
             result["status"][name] = status
