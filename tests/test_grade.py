@@ -249,3 +249,26 @@ def test_validate_lists_what_the_grader_will_read(capsys):
     out = capsys.readouterr().out
     assert "q3: a number (67.63)" in out and "q7: str 'b'" in out
     assert "q1: MISSING: NameError" in out and "2 of 7 answers will be read" in out
+
+
+def test_answer_data_round_trip_and_judging_without_a_kernel():
+    """What the kernel sends is plain data; the judge decodes it without running code and uses the set's check."""
+    import numpy as np
+
+    from lmmteach.exercises import ex01
+    from lmmteach.exercises.protocol import from_data, to_data
+    from lmmteach.tools.judge import judge
+
+    data = json.loads(json.dumps(to_data((1, np.array([[1.5, np.nan], [np.inf, 2]]), "b", None))))
+    number, array, letter, missing = from_data(data)
+    assert number == 1.0 and letter == "b" and missing is None
+    assert array.shape == (2, 2) and np.isnan(array[0, 1]) and np.isinf(array[1, 0])
+    assert judge(ex01.q7, {"answer": to_data("b")}) == ("correct", "")
+    assert judge(ex01.q1, {"answer": to_data(ex01.q1.expected())})[0] == "correct"
+    assert judge(ex01.q1, {"answer": {"t": "verdict", "status": "correct"}})[0] == "wrong_type"
+    assert judge(ex01.q1, {"answer": {"t": "array", "shape": [4], "values": "garbage"}})[0] == "incorrect"
+    assert judge(ex01.q3, None)[0] == "not_attempted"
+    cases = ex01.q6.cases()
+    right = [to_data(np.sum(np.linalg.qr(X)[0] ** 2, axis=1)) for (X,) in cases]
+    assert judge(ex01.q6, {"outputs": right})[0] == "correct"
+    assert judge(ex01.q6, {"outputs": [{"t": "error", "value": "ValueError: no"}] * len(cases)})[0] == "incorrect"
