@@ -13,8 +13,9 @@ expected value; it classifies the answer as one of
 
 shows it (coloured HTML in a notebook, plain text elsewhere) and returns a
 :class:`Result`. Expected values are computed lazily (once) from the same data
-the student loads. Every ``check`` and ``solution`` call is also reported to the
-grader when one is listening (:mod:`lmmteach.exercises.protocol`).
+the student loads. These checks are for practice: the grader never trusts them,
+it reads the answers themselves as data and judges them in its own process
+(:mod:`lmmteach.exercises.protocol`, :mod:`lmmteach.tools.judge`).
 """
 
 from __future__ import annotations
