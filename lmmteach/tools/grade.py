@@ -51,9 +51,7 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
-import hashlib
 import hmac
-import io
 import json
 import os
 import secrets
@@ -140,7 +138,8 @@ def set_definition(set_name: str) -> dict:
 
 
 def _student_id(relative: Path) -> str:
-    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+    parts = [p for p in relative.parts if p != ".ipynb_checkpoints"]
+    return parts[0] if len(parts) > 1 else Path(parts[-1]).stem.removesuffix("-checkpoint")
 
 
 def _classify(student: str, name: str, data: bytes) -> Submission:
