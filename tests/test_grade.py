@@ -91,18 +91,19 @@ def graded(tmp_path_factory):
     roster = tmp / "roster.csv"
     roster.write_text("id,name\ngood,G\ndave,D\nerin,E\nzoe,Z (submitted nothing)\n")
     out = tmp / "grades.csv"
+    scratch = Path("/var/lib/lmmteach-grade") / f"test-{os.getpid()}"
     guarded = [ROOT / "lmmteach", ROOT / "solutions", ROOT / "exercises", ROOT / "datasets", CASES]
     before = _digest(guarded)
     os.environ["LMMTEACH_TEST_SECRET"] = SECRET
     try:
-        rows = grade.grade(subs, out, timeout=TIMEOUT, jobs=2, set_name="ex01", roster=roster)
+        rows = grade.grade(subs, out, timeout=TIMEOUT, jobs=2, set_name="ex01", roster=roster, scratch=scratch)
     finally:
         os.environ.pop("LMMTEACH_TEST_SECRET", None)
     daemons = _daemons()
     for pid in daemons:  # leave the machine clean even when the test fails
         os.kill(pid, 9)
     return {"rows": rows, "table": _table(out), "out": out, "tmp": tmp, "changed": before != _digest(guarded),
-            "daemons": daemons, "subs": subs}
+            "daemons": daemons, "subs": subs, "scratch_left": scratch.exists()}
 
 
 def _row(graded, student, file=None):
@@ -155,7 +156,7 @@ def test_every_attack_scores_zero(graded, attack):
 def test_attacks_change_nothing_outside_their_scratch(graded):
     assert not graded["changed"], "a submission changed the package, the solutions, the data or the cases"
     assert graded["daemons"] == [], "a submission's daemon outlived its grading"
-    assert not any(Path("/var/lib/lmmteach-grade").glob("lmmteach-grade-*")), "scratch folders left behind"
+    assert not graded["scratch_left"], "scratch folders left behind"
 
 
 def test_faults_cost_only_their_own_row(graded):
@@ -238,7 +239,8 @@ def test_release_has_no_answers_and_checks_form_only(tmp_path):
                            "print(ex.q7.check('z', quiet=True).status)\n"
                            "print(hasattr(ex.q7, 'answer'), ex.q1.check(..., quiet=True).status)"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(release), "LMMTEACH_DATA_DIR": str(release / "datasets")})
+                          env={**os.environ, "PYTHONPATH": str(release),
+                               "LMMTEACH_DATA_DIR": str(release / "datasets")})
     assert proc.stdout.split() == ["recorded", "wrong_type", "wrong_type", "False", "not_attempted"], proc.stderr
 
 

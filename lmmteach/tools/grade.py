@@ -83,7 +83,8 @@ DEFAULT_LIMITS = {
 }
 MAX_FILE_BYTES = 50 * MiB  # a submission larger than this is not run
 WORKER_MARGIN = 240  # seconds beyond --timeout for kernel start-up, the answers and clean-up
-SYSTEM_FOLDERS = {"/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/var", "/opt", "/proc", "/sys", "/dev", "/tmp", "/run"}
+SYSTEM_FOLDERS = {"/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/var", "/opt", "/proc", "/sys", "/dev", "/tmp",
+                  "/run"}  # never hidden whole, even when the checkout lives under one
 FIELDS = ["id", "file", "set", "points", "max", "percent", "seconds", "errors"]
 
 
@@ -351,8 +352,13 @@ def _feedback(folder: Path, student: str, rows: list[Row]) -> None:
 
 def grade(submissions: Path, out: Path, timeout: float = 300, *, jobs: int | None = None, set_name: str | None = None,
           roster: Path | None = None, feedback: Path | None = None, lms: Path | None = None,
-          limits: dict | None = None, hide=(), stream=sys.stderr, weak: bool = False) -> list[Row]:
-    """Grade everything in ``submissions``; merge into the gradebook ``out``; return this run's rows."""
+          limits: dict | None = None, hide=(), stream=sys.stderr, weak: bool = False,
+          scratch: Path | None = None) -> list[Row]:
+    """Grade everything in ``submissions``; merge into the gradebook ``out``; return this run's rows.
+
+    ``scratch``: a new folder to hold the submissions' scratch folders (default: one under
+    /var/lib/lmmteach-grade as root, else under the system's temporary folder); removed when empty.
+    """
     submissions, out = Path(submissions), Path(out)
     if set_name is not None and set_name not in SETS:
         raise ValueError(f"unknown exercise set {set_name!r}; known: {', '.join(SETS)}")
@@ -367,12 +373,14 @@ def grade(submissions: Path, out: Path, timeout: float = 300, *, jobs: int | Non
     release = build_package(work / "release")
     for root, dirs, files in os.walk(work):
         os.chmod(root, 0o755)
-    scratch = None
-    if os.geteuid() == 0:  # outside /tmp, which each kernel gets privately
-        scratch = Path("/var/lib/lmmteach-grade")
-        scratch.mkdir(mode=0o711, exist_ok=True)
-        scratch = str(scratch)
-    options = {"scratch": scratch, "timeout": timeout, "limits": limits, "hide": _hide_paths(submissions, out, hide),
+    if scratch is None:  # as root, outside /tmp (which each kernel gets privately)
+        base = Path("/var/lib/lmmteach-grade") if os.geteuid() == 0 else Path(tempfile.gettempdir())
+        base.mkdir(mode=0o711, exist_ok=True)
+        scratch = base / f"run-{os.getpid()}-{secrets.token_hex(4)}"
+    scratch = Path(scratch)
+    scratch.mkdir(mode=0o711, parents=True)
+    options = {"scratch": str(scratch), "timeout": timeout, "limits": limits,
+               "hide": _hide_paths(submissions, out, hide),
                "release": str(release), "uid_base": 200_000 + (os.getpid() % 1000) * 10_000, "weak": weak}
     rows: list[Row] = []
     lock = threading.Lock()
@@ -395,6 +403,10 @@ def grade(submissions: Path, out: Path, timeout: float = 300, *, jobs: int | Non
                 stream.flush()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        try:
+            scratch.rmdir()  # each worker removed its own folder: anything left is a fault to report
+        except OSError:
+            stream.write(f"warning: scratch folders left in {scratch}\n")
     seen = {r.student for r in rows}
     for student in roster_ids:
         if student not in seen:

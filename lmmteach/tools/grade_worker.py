@@ -57,8 +57,8 @@ __all__ = ["describe", "grade_submission", "main", "sign_result"]
 
 PR_SET_DUMPABLE = 4
 CHECKED = re.compile(r"\b(q\d+)\.check\(")
-ANSWER_TIMEOUT = 120
-AFTER_TIMEOUT = 10  # ... once the notebook overran (the loop may ignore the interrupt)  # seconds to read the answers after the notebook (a PyMC model's log density compiles)
+ANSWER_TIMEOUT = 120  # seconds to read the answers (a PyMC model's log density compiles)
+AFTER_TIMEOUT = 10  # ... once the notebook overran (a loop may ignore the interrupt)
 
 
 def sign_result(result: dict, key: str) -> str:
