@@ -8,6 +8,10 @@ with the multiple-choice answer filled in), a third untouched exercises -- all
 of set ex01, each run to the end in its own sandboxed kernel. Reported: wall
 time, seconds per submission and submissions per minute for each -j, and the
 mean score (a check that grading did happen).
+
+Measured (2 cores shared with other jobs, load average 13 during -j 1, falling
+to about 3 during -j 2, so the speed-up is flattered): -j 1 1650 s (55 s per
+submission, 1.1 per minute); -j 2 718 s (24 s each, 2.5 per minute); mean 38 %.
 """
 
 from __future__ import annotations
