@@ -3,7 +3,7 @@
 #   make test   the same install, then every test (unit tests + nbval on lessons/ and solutions/, the site in a browser)
 #   make site   build the course website into _build/html (open _build/html/index.html)
 # Other targets: make execute (re-run notebooks in place), make exercises (generate
-# exercises/ from solutions/), make data (rebuild the ciproxifan reconstruction), make help.
+# exercises/ from solutions/), make release (student release for graded work), make data (rebuild the ciproxifan reconstruction), make help.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   ?= .venv
@@ -16,7 +16,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS ?= lessons/*.ipynb solutions/*.ipynb
 PYTEST_ARGS ?=
 
-.PHONY: help install lab test unit execute exercises bench-notebooks data clean-venv site
+.PHONY: help install lab test unit execute exercises release bench-notebooks data clean-venv site
 
 help:
 	@sed -n '1,9p' Makefile
@@ -58,6 +58,11 @@ bench-notebooks: install
 # Regenerate the student notebooks in exercises/ from solutions/ (never edit exercises/ by hand).
 exercises: install
 	$(PY) -m lmmteach.tools.make_exercises
+
+# The student release for graded work: exercises + the package without answers (RELEASE=folder).
+RELEASE ?= release
+release: install
+	$(PY) -m lmmteach.tools.release $(RELEASE)
 
 data: install
 	$(PY) -m lmmteach.tools.make_data --write

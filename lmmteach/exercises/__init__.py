@@ -7,7 +7,7 @@ One module per exercise notebook (``ex01`` ... ``ex06``), each defining its
 questions and nothing another set uses. Around them:
 
 * :mod:`~lmmteach.exercises.questions` -- the question types, the check and its display;
-* :mod:`~lmmteach.exercises.protocol` -- how a check result reaches the grader (signed lines);
+* :mod:`~lmmteach.exercises.protocol` -- how the grader reads answers out of a kernel as plain data;
 * :mod:`~lmmteach.exercises._reference` -- reference computations several sets check against
   (exact posteriors, PyMC model validators), so that no set imports another.
 

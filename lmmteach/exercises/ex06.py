@@ -55,6 +55,7 @@ q1 = NumericQuestion(
                       value=lambda: _table("kenward-roger").loc["Treatment", "df"], rtol=1e-5),
               Mistake("that is 18 - 2, the between-mouse df; dose varies within mice, so its df are larger.",
                       value=16.0, rtol=1e-9)],
+    why="the df decide how wide a t interval is and how small a p-value gets: with 18 mice the 29 of lm would overstate the evidence, and Satterthwaite's df follow from how much each estimate borrows from the between-mouse variance."
 )
 
 q2 = NumericQuestion(
@@ -70,6 +71,7 @@ q2 = NumericQuestion(
               Mistake("you counted recordings minus mice: that is the within-mouse (residual) df.",
                       value=float(GROUPS * PER_GROUP - GROUPS), rtol=1e-9),
               Mistake("almost: one df goes to the estimated mean.", value=float(GROUPS), rtol=1e-9)],
+    why='counting the right units is the whole of mixed-model inference: a grand mean is only as precise as the number of mice, however many recordings each gives.'
 )
 
 q3 = ChoiceQuestion(
@@ -86,6 +88,7 @@ q3 = ChoiceQuestion(
               "d": "that tests whether these 18 mice differ, not whether the population of mice varies; "
                    "it also spends 17 df."},
     hints=["Where does sigma_u = 0 lie in the set of possible values of sigma_u?"],
+    why='a variance cannot be negative, so its null value sits on the edge of the parameter space and the naive chi-square(1) p-value is too large: the 50:50 mixture (or a bootstrap) has the right size.'
 )
 
 
@@ -107,6 +110,7 @@ q4 = NumericQuestion(
                       "halves it.", value=lambda: _sigma_u_lrt().p_naive, rtol=1e-4),
               Mistake("that is the likelihood-ratio statistic, not its p-value.",
                       value=lambda: _sigma_u_lrt().statistic, rtol=1e-4)],
+    why="this is the p-value to report for 'do mice differ?': halving the naive one is what the boundary of the parameter space demands."
 )
 
 
@@ -127,6 +131,7 @@ q5 = NumericQuestion(
                       value=lambda: _profile().loc["sigma", "upper"], rtol=1e-3),
               Mistake("that is a variance (the square of the limit); the interval is for the SD.",
                       value=lambda: _profile().loc["sd_Intercept|id", "upper"] ** 2, rtol=1e-3)],
+    why='a profile interval follows the likelihood instead of assuming a symmetric normal shape, so it can reach zero for a variance the data barely inform, as here.'
 )
 
 
@@ -155,6 +160,7 @@ q6 = NumericQuestion(
                       value=lambda: _first("observations"), rtol=1e-9),
               Mistake("that counts the mice of both genotypes; the curve's 'subjects' are per genotype.",
                       value=lambda: 2 * _first(), rtol=1e-9)],
+    why='reading a simulated power curve is how you plan the next study: the smallest design that reaches 80 % power, with its Monte Carlo uncertainty in mind.'
 )
 
 QUESTIONS = collect_questions(globals())

@@ -14,10 +14,11 @@ expected value; it classifies the answer as one of
 
 shows it (coloured HTML in a notebook, plain text elsewhere) and returns a
 :class:`Result`. Expected values are computed lazily (once) from the same data
-the student loads. Every ``check`` and ``solution`` call is also reported to the
-grader when one is listening (:mod:`lmmteach.exercises.protocol`). Judging an
+the student loads. These checks are for practice: the grader never trusts them,
+it reads the answers themselves as data and judges them in its own process
+(:mod:`lmmteach.exercises.protocol`, :mod:`lmmteach.tools.judge`). Judging an
 answer (:meth:`Question._judge`) is a pure function of the question and the
-answer; ``check`` adds the display, the record and the set's progress summary
+answer; ``check`` adds the display and the set's progress summary
 (:func:`progress_summary`, each set's ``check_all()``).
 """
 
@@ -36,7 +37,7 @@ from lmmteach.exercises.protocol import record
 
 __all__ = [
     "ArrayQuestion", "ChoiceQuestion", "FunctionQuestion", "Mistake", "NumericQuestion", "ObjectQuestion",
-    "Progress", "Question", "Result", "collect_questions", "progress_summary",
+    "Progress", "PublicQuestion", "Question", "Result", "collect_questions", "progress_summary",
 ]
 
 _COLOURS = {"correct": "#1b7f3b", "not_attempted": "#555555", "hint": "#1f5fa8", "solution": "#7a4bb3"}
@@ -531,3 +532,65 @@ def progress_summary(questions: Sequence[Question]) -> Progress:
     _show(kind, f"{questions[0].set_name} progress - {done} of {len(questions)} correct ({points:g}/{total:g} points)",
           "", "\n".join(lines))
     return Progress(statuses)
+
+
+# The student release (graded mode). Added for the grader: lmmteach.tools.release writes each set's
+# public module with these questions, which hold no reference values and check only an answer's form;
+# the grader judges the answers themselves (lmmteach.tools.judge).
+
+class PublicQuestion(Question):
+    """A question of the graded release: ``check`` says whether the answer has the right form, not whether it is right.
+
+    ``kind`` is "number", "array", "choice", "function" or "object"; ``shape``
+    (arrays) and ``options`` (choices) are the form the grader expects.
+    """
+
+    def __init__(self, set_name, name, prompt, *, kind: str, shape=None, options=None, expected_kind="", **kw):
+        super().__init__(set_name, name, prompt, **kw)
+        self.kind, self.shape, self.expected_kind = kind, tuple(shape) if shape is not None else None, expected_kind
+        self.options = {k.lower(): v for k, v in (options or {}).items()}
+
+    def __repr__(self):
+        lines = [f"{self.qid}: {self.prompt}"] + [f"  ({k}) {v}" for k, v in self.options.items()]
+        return "\n".join(lines)
+
+    def _form(self, answer) -> str | None:
+        """None when ``answer`` has the expected form; otherwise what is wrong with it."""
+        if self.kind == "number":
+            value = _as_number(answer)
+            if value is None:
+                return f"expected a single number (int or float), got {_describe(answer)}."
+            return None if math.isfinite(value) else f"your answer is {value}; expected a finite number."
+        if self.kind == "array":
+            try:
+                arr = np.asarray(answer, dtype=float)
+            except (TypeError, ValueError):
+                return f"expected an array of numbers, got {_describe(answer)}."
+            if self.shape is not None and arr.shape != self.shape:
+                return f"expected an array of shape {self.shape}, got shape {arr.shape}."
+            return None
+        if self.kind == "choice":
+            letters = ", ".join(repr(k) for k in self.options)
+            if not isinstance(answer, str) or answer.strip().strip("()").lower() not in self.options:
+                return f"expected one letter as a string: one of {letters}."
+            return None
+        if self.kind == "function":
+            return None if callable(answer) else f"expected a function (define it with `def`), got {_describe(answer)}."
+        return None
+
+    def check(self, answer: Any = ..., *, quiet: bool = False) -> Result:
+        """Say whether ``answer`` has the form the grader expects (the grader judges it after submission)."""
+        if _not_attempted(answer):
+            status, message = "not_attempted", "replace the `...` with your answer, then run the cell again."
+        else:
+            problem = self._form(answer)
+            status, message = ("wrong_type", problem) if problem else (
+                "recorded", "the answer has the expected form; the grader judges it when you submit.")
+        if not quiet:
+            titles = {"not_attempted": "Not attempted yet", "wrong_type": "Wrong form", "recorded": "Answer in place"}
+            _show("hint" if status == "recorded" else status, f"{self.name} - {titles[status]}", message)
+        return Result(self.qid, status, message, 0.0, self.points)
+
+    def solution(self) -> None:
+        """Solutions are not part of the graded release."""
+        _show("solution", f"{self.name} - Solution", "not available in the graded release: ask your instructor.")

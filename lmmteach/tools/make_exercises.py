@@ -16,6 +16,13 @@ and nbgrader):
 Markdown between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` is
 dropped. ``check`` calls stay, so an untouched exercise reports "not attempted".
 Outputs and execution counts are cleared.
+
+The set is stamped into the notebook's metadata (``metadata["lmmteach"]``):
+its name (from :data:`lmmteach.exercises.SETS`, by file name), its maximum
+points (the sum of its questions' points) and, per question, the answer
+expression (the argument of ``ex.qN.check(...)``) the grader asks the kernel
+for. The grader takes all three from its own copy of ``exercises/``, never from
+a submission.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["MarkerError", "main", "make_exercise", "render", "strip_code"]
+__all__ = ["MarkerError", "answer_expressions", "main", "make_exercise", "render", "set_stamp", "strip_code"]
 
 ROOT = Path(__file__).resolve().parents[2]  # the course repository
 BEGIN, END = re.compile(r"^\s*#\s*BEGIN SOLUTION\s*$"), re.compile(r"^\s*#\s*END SOLUTION\s*$")
@@ -96,10 +103,49 @@ def strip_code(source: str) -> str:
     return "\n".join(out)
 
 
+def answer_expressions(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """``{"qN": source of the argument}`` for every ``<anything>.qN.check(argument)`` call in the code cells."""
+    found = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check"
+                    and isinstance(node.func.value, ast.Attribute) and re.fullmatch(r"q\d+", node.func.value.attr)
+                    and node.args):
+                found[node.func.value.attr] = ast.get_source_segment(cell.source, node.args[0])
+    return found
+
+
+def set_stamp(solution: nbformat.NotebookNode, name: str) -> dict | None:
+    """The ``metadata["lmmteach"]`` of the exercise notebook ``name``, or None if no set uses that file."""
+    import importlib
+
+    from lmmteach.exercises import SETS
+
+    set_name = next((s for s, (file, _) in SETS.items() if file == name), None)
+    if set_name is None:
+        return None
+    questions = importlib.import_module(f"lmmteach.exercises.{set_name}").QUESTIONS
+    answers = answer_expressions(solution)
+    missing = [q.name for q in questions if q.name not in answers]
+    if missing:
+        raise MarkerError(f"{name}: no `ex.<q>.check(answer)` call for {', '.join(missing)}")
+    return {"set": set_name, "max_points": sum(q.points for q in questions),
+            "points": {q.name: q.points for q in questions}, "answers": {q.name: answers[q.name] for q in questions}}
+
+
 def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
-    """The student notebook for one solution notebook (outputs cleared)."""
+    """The student notebook for one solution notebook (outputs cleared, the set stamped in its metadata)."""
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": solution.metadata.get("kernelspec", {}),
                                             "language_info": {"name": "python"}})
+    stamp = set_stamp(solution, name)
+    if stamp:
+        nb.metadata["lmmteach"] = stamp
     nb.cells.append(nbformat.v4.new_markdown_cell(HEADER.format(name=name)))
     for cell in solution.cells:
         tags = cell.get("metadata", {}).get("tags", [])
