@@ -15,9 +15,10 @@ from functools import lru_cache
 
 from lmmteach.ciproxifan import FORMULA
 from lmmteach.exercises._reference import ciproxifan_data
-from lmmteach.exercises.questions import ChoiceQuestion, Mistake, NumericQuestion, collect_questions
+from lmmteach.exercises.questions import (ChoiceQuestion, Mistake, NumericQuestion, Progress, collect_questions,
+                                          progress_summary)
 
-__all__ = ["QUESTIONS", "q1", "q2", "q3", "q4", "q5", "q6", "GROUPS", "PER_GROUP", "CURVE"]
+__all__ = ["QUESTIONS", "check_all", "q1", "q2", "q3", "q4", "q5", "q6", "GROUPS", "PER_GROUP", "CURVE"]
 
 SET = "ex06"
 GROUPS, PER_GROUP = 12, 5  # q2: a balanced one-way design, 12 groups (mice) x 5 recordings
@@ -164,3 +165,8 @@ q6 = NumericQuestion(
 )
 
 QUESTIONS = collect_questions(globals())
+
+
+def check_all() -> Progress:
+    """Where this set stands: the latest check of every question, and the points so far."""
+    return progress_summary(QUESTIONS)
