@@ -78,7 +78,18 @@ def _helpers(module) -> tuple[list[str], list[str], list[str]]:
                 except ValueError:
                     continue
                 constants.append(ast.unparse(node))
-    sources = [inspect.getsource(getattr(module, name)) for name in helpers]
+    functions = [name for name in helpers if callable(getattr(module, name))]
+    defined = {name for line in constants for name in [line.split("=")[0].strip()]}
+    for name in helpers:
+        value = getattr(module, name)
+        if name in functions or name in defined:
+            continue
+        try:  # public data the notebooks use (a sampling prescription, a power-curve set-up): copied by value
+            ast.literal_eval(repr(value))
+        except (ValueError, SyntaxError):
+            raise TypeError(f"{module.__name__}.{name} is neither a function nor plain data: the release cannot copy it")
+        constants.append(f"{name} = {value!r}")
+    sources = [inspect.getsource(getattr(module, name)) for name in functions]
     return imports, constants, sources
 
 
@@ -89,7 +100,8 @@ def public_module(set_name: str) -> str:
     names = [q.name for q in module.QUESTIONS] + [n for n in module.__all__ if not n.startswith("q")]
     parts = [f'"""Exercise set {set_name} (student release): checks say whether an answer has the expected form;\n'
              'the grader holds the answers and judges them after submission."""\n',
-             *imports, "from lmmteach.exercises.questions import PublicQuestion, collect_questions", "",
+             *imports, "from lmmteach.exercises.questions import Progress, PublicQuestion, collect_questions, progress_summary",
+             "",
              f"__all__ = {sorted(set(names))!r}", "", *constants, "", *helpers,
              *(_question_source(q) for q in module.QUESTIONS), "QUESTIONS = collect_questions(globals())", ""]
     return "\n".join(parts)
