@@ -46,8 +46,9 @@ def design(subjects: int, recordings: int = 1, between: dict | None = None, with
 
     ``between`` and ``within`` map a column name to its levels (strings become
     categories in that order, numbers stay numeric, e.g. doses). The subject
-    column is ``subject`` (a category); the response column is filled with
-    zeros, to be replaced by simulated values.
+    column is ``subject`` (a category); the response column holds a
+    placeholder (0, 1, ..., 6 repeating) so that a model can be built on the
+    design (a constant response is refused); simulations replace it.
     """
     for value, what in ((subjects, "subjects"), (recordings, "recordings")):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -68,7 +69,7 @@ def design(subjects: int, recordings: int = 1, between: dict | None = None, with
     for name, levels in {**between, **within}.items():
         if not all(isinstance(v, (int, float, np.number)) for v in levels):
             frame[name] = pd.Categorical(frame[name], categories=list(levels))
-    frame[response] = 0.0
+    frame[response] = np.arange(len(frame), dtype=float) % 7
     return frame
 
 

@@ -62,14 +62,25 @@ def test_samplers_are_seeded_and_quiet(path):
             if call.group(1) == ".fit" and "draws" not in args:
                 continue
             assert "random_seed" in args or "seed" in args, f"unseeded sampler call: {src[call.start():][:80]}"
-            if call.group(1) != "models.sample":
+            if call.group(1) != "models.sample" and "**ex.SAMPLING" not in args:  # SAMPLING: test below
                 assert re.search(r"progressbar=(False|progress\.enabled\(\))", args), \
                     f"sampler call without progressbar=False or progress.enabled(): {src[call.start():][:80]}"
 
 
+def test_the_exercise_sampling_prescription_is_quiet_under_test():
+    """Solutions sample with **ex.SAMPLING, which must carry its own progressbar=False (nbval compares outputs)."""
+    from lmmteach.exercises import _reference
+
+    assert _reference.SAMPLING["progressbar"] is False
+
+
 # stderr a lesson may store, because its prose discusses that very message:
 # {notebook name: [a substring of the allowed stderr text, ...]}. Each entry needs a comment saying why.
-STDERR_ALLOWED: dict[str, list[str]] = {}
+STDERR_ALLOWED: dict[str, list[str]] = {
+    # Exercise set 4: the comparison cell prints ArviZ's Pareto-k warning on purpose; the markdown beside it
+    # says so, and question 6 asks what to do about it.
+    "04_bayesian_lmm_loo.ipynb": ["Estimated shape parameter of Pareto distribution is greater than 0.70"],
+}
 
 
 def stderr_outputs(path):

@@ -89,6 +89,13 @@ def _helpers(module) -> tuple[list[str], list[str], list[str]]:
         except (ValueError, SyntaxError):
             raise TypeError(f"{module.__name__}.{name} is neither a function nor plain data: the release cannot copy it")
         constants.append(f"{name} = {value!r}")
+    for name in functions:  # the upper-case data a helper reads (CHAINS = SAMPLING["chains"]), by value
+        used = inspect.getclosurevars(inspect.unwrap(getattr(module, name))).globals
+        for var, value in sorted(used.items()):
+            defined = {line.split("=")[0].strip() for line in constants}
+            if var.isupper() and var not in defined | {"QUESTIONS"} and not callable(value) and not inspect.ismodule(value):
+                ast.literal_eval(repr(value))  # plain data only
+                constants.append(f"{var} = {value!r}")
     sources = [inspect.getsource(getattr(module, name)) for name in functions]
     return imports, constants, sources
 
