@@ -30,7 +30,7 @@ import numpy as np
 __all__ = ["MAX_ANSWER_BYTES", "encode_arguments", "from_data", "record", "request_code", "to_data"]
 
 MAX_ANSWER_BYTES = 32 * 2**20  # the whole reply; an InferenceData of the course's runs is under 3 MB
-_MAX_ITEMS = 200_000  # values in one array
+_MAX_ITEMS = 2_000_000  # values in one array: the prescribed run's log-likelihood alone has 4 x 2000 x 33
 
 
 def record(entry: dict) -> None:

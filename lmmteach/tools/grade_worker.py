@@ -136,6 +136,8 @@ def describe(reply: dict | None) -> str:
         return f"{kind} {data['value']!r}"
     if kind == "array":
         return f"an array of shape {tuple(data['shape'])}"
+    if kind in ("list", "tuple"):
+        return f"a {kind} of {len(data['items'])} item(s)"
     if kind == "function":
         return "a function (the grader calls it on its own test inputs)"
     if kind in ("statsmodels", "idata", "pymc_model"):
