@@ -134,6 +134,9 @@ def to_data(value, points=(), depth=0):
         return _statsmodels(value)
     if type(value).__name__ == "InferenceData":
         return _inference_data(value)
+    if type(value).__name__ == "ELPDData":  # az.loo / az.waic: a pandas Series of scalars and arrays
+        return {"t": "elpd", "fields": {str(k): to_data(np.asarray(v) if hasattr(v, "dims") else v, points, depth + 1)
+                                        for k, v in value.items()}}
     if module.startswith("pymc") and type(value).__name__ == "Model":
         return _pymc_model(value, points)
     if callable(value):

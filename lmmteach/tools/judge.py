@@ -153,6 +153,8 @@ def judge(question: Question, reply: dict | None) -> tuple[str, str]:
                 answer = _statsmodels_standin(answer)
             elif kind == "idata":
                 answer = _inference_data(answer)
+            elif kind == "elpd":
+                answer = _elpd_data(answer)
             elif kind == "pymc_model":
                 return _compare_models(answer, _reference_model_data(question))
             elif kind == "function":
@@ -162,3 +164,11 @@ def judge(question: Question, reply: dict | None) -> tuple[str, str]:
         return question._check(answer)
     except Exception as err:  # a malformed reply is the student's answer being wrong, never a grader crash
         return "incorrect", f"your answer could not be judged ({type(err).__name__}: {str(err)[:120]})."
+
+
+def _elpd_data(data: dict):
+    """An ArviZ ELPDData (the result of az.loo or az.waic) rebuilt from its fields, arrays as NumPy arrays."""
+    from arviz import ELPDData
+
+    fields = {name: from_data(value) for name, value in data["fields"].items()}
+    return ELPDData(data=list(fields.values()), index=list(fields))
