@@ -15,6 +15,7 @@ skipped.
 import csv
 import glob
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -243,6 +244,14 @@ def test_release_has_no_answers_and_checks_form_only(tmp_path):
     text = "\n".join(p.read_text() for p in exercises.glob("ex0*.py"))
     for secret in ("solution=", "Mistake(", "feedback=", "ols_beta", "_reference", ".expected(", "answer="):
         assert secret not in text, secret
+    from lmmteach.exercises import SETS
+
+    for set_name in SETS:  # a set's private module constants (tolerances such as ex04.ELPD_TOL) stay private
+        module = importlib.import_module(f"lmmteach.exercises.{set_name}")
+        public = (exercises / f"{set_name}.py").read_text()
+        for name in vars(module):
+            if name.isupper() and name.endswith("_TOL"):
+                assert f"{name} =" not in public, (set_name, name)
     from lmmteach.exercises import ex01
 
     for q in (ex01.q3, ex01.q4, ex01.q5):  # no reference value, in any common rounding

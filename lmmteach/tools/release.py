@@ -8,8 +8,8 @@ exercise set module is replaced by a public one: the same questions, prompts,
 hints and points as :class:`~lmmteach.exercises.questions.PublicQuestion`
 (``check`` says only whether an answer has the right form -- a number, an
 array of the right shape, one of the letters, a function), the set's public
-helpers (``ex03.chains``, ``ex05.simulate``) and the literal constants they
-use. Not in the release: ``solutions/``, ``_reference.py``, any expected
+helpers (``ex03.chains``, ``ex05.simulate``) and the plain data they read
+(by value). Not in the release: ``solutions/``, ``_reference.py``, any expected
 value, test input, tolerance, known mistake or solution text.
 
 Students install the release (``pip install -e OUT_DIR`` after copying
@@ -60,42 +60,48 @@ def _question_source(q) -> str:
         f"{k}={v!r}" for k, v in kw.items()) + ",\n)\n"
 
 
+def _names_read_by(function) -> set[str]:
+    """Global names a function reads, in its body or its default arguments (the source is copied as text)."""
+    source = inspect.getsource(function)
+    in_source = {node.id for node in ast.walk(ast.parse(source.lstrip())) if isinstance(node, ast.Name)}
+    return set(inspect.getclosurevars(inspect.unwrap(function)).globals) | in_source
+
+
 def _helpers(module) -> tuple[list[str], list[str], list[str]]:
-    """(imports, literal constants, function sources) of the set's public helpers."""
+    """(imports, constants, function sources) of the set's public helpers.
+
+    Only what the public helpers and notebooks need is copied: the names in
+    ``__all__`` that are plain data, and the upper-case module data a public
+    helper reads, both by value. Other module constants (tolerances, seeds of
+    the reference answers) stay private.
+    """
     tree = ast.parse(inspect.getsource(module))
     helpers = [n for n in getattr(module, "__all__", []) if not n.startswith("q") and n != "QUESTIONS"]
-    imports, constants = [], []
+    imports = []
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             origin = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
             if origin and not origin.startswith("lmmteach.exercises"):
                 imports.append(ast.unparse(node))
-        elif isinstance(node, ast.Assign) and all(isinstance(t, (ast.Name, ast.Tuple)) for t in node.targets):
-            names = [n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
-            if all(name.isupper() for name in names):
-                try:
-                    ast.literal_eval(node.value)
-                except ValueError:
-                    continue
-                constants.append(ast.unparse(node))
     functions = [name for name in helpers if callable(getattr(module, name))]
-    defined = {name for line in constants for name in [line.split("=")[0].strip()]}
+    copied = {}
     for name in helpers:
         value = getattr(module, name)
-        if name in functions or name in defined:
+        if name in functions:
             continue
         try:  # public data the notebooks use (a sampling prescription, a power-curve set-up): copied by value
             ast.literal_eval(repr(value))
         except (ValueError, SyntaxError):
             raise TypeError(f"{module.__name__}.{name} is neither a function nor plain data: the release cannot copy it")
-        constants.append(f"{name} = {value!r}")
+        copied[name] = value
     for name in functions:  # the upper-case data a helper reads (CHAINS = SAMPLING["chains"]), by value
-        used = inspect.getclosurevars(inspect.unwrap(getattr(module, name))).globals
-        for var, value in sorted(used.items()):
-            defined = {line.split("=")[0].strip() for line in constants}
-            if var.isupper() and var not in defined | {"QUESTIONS"} and not callable(value) and not inspect.ismodule(value):
+        for var in sorted(_names_read_by(getattr(module, name))):
+            value = getattr(module, var, None)
+            if var.isupper() and var not in copied and var != "QUESTIONS" and value is not None \
+                    and not callable(value) and not inspect.ismodule(value):
                 ast.literal_eval(repr(value))  # plain data only
-                constants.append(f"{var} = {value!r}")
+                copied[var] = value
+    constants = [f"{name} = {value!r}" for name, value in copied.items()]
     sources = [inspect.getsource(getattr(module, name)) for name in functions]
     return imports, constants, sources
 
