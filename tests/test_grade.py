@@ -19,8 +19,10 @@ import importlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from lmmteach.tools.make_exercises import set_stamp
 ROOT = Path(__file__).resolve().parents[1]
 CASES = Path(__file__).parent / "grader_cases"
 TIMEOUT = 20  # seconds per notebook: the looping case costs this
+NETWORK_PORT = 47123  # tests/grader_cases/network.ipynb tries to connect here
 SECRET = "lmmteach-test-secret"
 ATTACKS = ["monkeypatched", "read_reference", "forged", "package_edit", "planted_bytecode", "daemon", "kills_parent",
            "env_secrets"]
@@ -98,16 +101,36 @@ def graded(tmp_path_factory):
     guarded = [ROOT / "lmmteach", ROOT / "solutions", ROOT / "exercises", ROOT / "datasets", CASES]
     before = _digest(guarded)
     os.environ["LMMTEACH_TEST_SECRET"] = SECRET
+    listener, received = _listen(NETWORK_PORT)
     try:
         rows = grade.grade(subs, out, timeout=TIMEOUT, jobs=2, set_name="ex01", roster=roster, scratch=scratch,
                            hide=_other_course_copies())
     finally:
         os.environ.pop("LMMTEACH_TEST_SECRET", None)
+        listener.close()
     daemons = _daemons()
     for pid in daemons:  # leave the machine clean even when the test fails
         os.kill(pid, 9)
     return {"rows": rows, "table": _table(out), "out": out, "tmp": tmp, "changed": before != _digest(guarded),
-            "daemons": daemons, "subs": subs, "scratch_left": scratch.exists()}
+            "daemons": daemons, "subs": subs, "scratch_left": scratch.exists(), "connections": received}
+
+
+def _listen(port: int):
+    """A TCP server on this machine's loopback that records every connection (the network case must reach none)."""
+    listener = socket.create_server(("127.0.0.1", port))
+    received = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed
+            received.append(conn.recv(100))
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, received
 
 
 def _other_course_copies() -> list[Path]:
@@ -173,6 +196,13 @@ def test_attacks_change_nothing_outside_their_scratch(graded):
     assert not graded["changed"], "a submission changed the package, the solutions, the data or the cases"
     assert graded["daemons"] == [], "a submission's daemon outlived its grading"
     assert not graded["scratch_left"], "scratch folders left behind"
+
+
+def test_the_kernel_has_no_network(graded):
+    row = _row(graded, "network")
+    assert row["ex01.q7"] == "1", row  # the notebook ran
+    assert "OSError" in row["errors"] or "Network is unreachable" in row["errors"], row["errors"]
+    assert graded["connections"] == [], "a submission reached a server on the grading machine"
 
 
 def test_faults_cost_only_their_own_row(graded):

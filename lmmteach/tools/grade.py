@@ -29,14 +29,16 @@ forges is worth nothing; reading the package's references is impossible
 because the kernel does not have them.
 
 Isolation, as root (the strong mode, used when ``unshare`` is available): a
-PID namespace (no process of a submission outlives its grading), a mount
+PID namespace (no process of a submission outlives its grading), a network
+namespace with no interface up (the kernel talks to the grader over Unix
+sockets in its work folder, so it reaches no network at all), a mount
 namespace hiding the course checkout, its git folder, the submissions, the
 grader's output folder and the instructor's home, private ``/tmp``, a user id
 per submission, a minimal environment, a fresh read-only copy of the package
 (so no bytecode or edit reaches another run), and limits on memory, CPU time,
-processes/threads, file size and output. Not protected: network access from
-the kernel; other readable copies of the course elsewhere on the machine (hide
-them with ``--hide``); a grader run as an ordinary user gets the limits and a
+processes/threads, file size and output. Not protected: other readable
+copies of the course elsewhere on the machine (hide them with ``--hide``); a
+grader run as an ordinary user gets the limits and a
 session kill only (each row then says "weak isolation").
 
 Faults cost only their own row: a worker the submission kills, a timeout, a

@@ -233,7 +233,7 @@ def grade_submission(job: dict) -> dict:
         prefix = [sys.executable, "-m", "lmmteach.tools.sandbox", json.dumps(config), "--"]
         if strong:
             prefix = ["setpriv", "--pdeathsig", "KILL", "--", "unshare", "--pid", "--fork", "--kill-child", "--mount",
-                      "--mount-proc"] + prefix
+                      "--mount-proc", "--net"] + prefix
         else:
             result["notes"].append("weak isolation (not root or no unshare): limits and a session kill only")
         timeout = float(job["timeout"])
@@ -243,6 +243,8 @@ def grade_submission(job: dict) -> dict:
         class SandboxKernelManager(CurrentEnvKernelManager):
             def __init__(self, **kwargs):
                 kwargs["kernel_spec_manager"] = specs
+                if strong:  # no network inside: the kernel talks to us over Unix sockets in its work folder
+                    kwargs.update(transport="ipc", ip=str(work / "kernel"))
                 super().__init__(**kwargs)
 
         client = _LimitedClient(
