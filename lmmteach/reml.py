@@ -66,6 +66,7 @@ __all__ = ["fit", "MixedModel", "MixedLMResult", "SingularFitWarning", "Unidenti
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular() tolerance on diagonal elements of theta (here on the columns' scale)
 BOUNDARY_CHECK = 0.1  # a scaled diagonal element of theta below this is compared with the fit that sets it to 0
+DENSE_UP_TO = 300  # with several terms and at most this many random effects, one dense factor is as fast (measured)
 FLAT_TOL = 1e-6  # smallest / largest Hessian eigenvalue below this: the criterion is flat in some direction
 
 
@@ -431,20 +432,19 @@ class _BlockSchur(_SparseZ):
                 # as in _Dense: C = Lambda'^-1 (I - A^-1), so only the diagonal blocks of A^-1 are needed.
                 # Block 1: sum over levels l of (M'S^-1 M)[(l, a), (l, b)] = sum_ij S^-1_ij (M_a M_b')_ij,
                 # M_a = M's columns for coordinate a of the term.
-                A11_inv = L11_inv.T @ L11_inv
-                sums = [np.array([[A11_inv[a:q1:k1, b:q1:k1].diagonal().sum()
-                                   + np.sum(S_inv * _cross(M[:, a::k1], M[:, b::k1])) for b in range(k1)]
-                                  for a in range(k1)])]
+                sums = [_level_trace(L11_inv.T @ L11_inv, k1)
+                        + np.array([[np.sum(S_inv * _cross(M[:, a::k1], M[:, b::k1])) for b in range(k1)]
+                                    for a in range(k1)])]
                 sums += [_level_trace(S_inv[rows, rows], t.k) for t, rows in zip(self.terms[1:], slices)]
                 return [linalg.solve(T.T, t.m * np.eye(t.k) - A) for t, T, A in zip(self.terms, factors, sums)]
             # Some T is singular (a boundary point): C = Z'Z Lambda A^-1 itself. With G = Z'Z Lambda in blocks,
             # C11 = G11 A11^-1 + (G11 M' - G12) S^-1 M and C22 = (G22 - G21 M') S^-1.
             G11, G12, G21, G22 = self.ZtZ11 @ Lam1, self.ZtZ12 @ Lam2, self.ZtZ21 @ Lam1, self.ZtZ22 @ Lam2
-            local = G11 @ L11_inv.T @ L11_inv  # G11 A11^-1, block diagonal
             R = G11 @ M.T - G12
             # sum over levels of (R S^-1 M)[(l, a), (l, b)] = sum_ij S^-1_ij (M_b R_a)_ji
-            sums = [np.array([[local[a:q1:k1, b:q1:k1].diagonal().sum() + np.sum(S_inv * _cross(R[a::k1].T, M[:, b::k1]).T)
-                               for b in range(k1)] for a in range(k1)])]
+            sums = [_level_trace(G11 @ L11_inv.T @ L11_inv, k1)  # G11 A11^-1 is block diagonal
+                    + np.array([[np.sum(S_inv * _cross(M[:, b::k1], R[a::k1].T)) for b in range(k1)]
+                                for a in range(k1)])]
             P = G22.toarray() - _cross(G21, M)  # C22 = P S^-1
             for t, rows in zip(self.terms[1:], slices):
                 P_t, S_t = P[rows], S_inv[rows]
@@ -535,17 +535,18 @@ class MixedModel:
         self.XtX, self.Xty = self.X.T @ self.X, self.X.T @ self.y_work
 
     def _structure(self, solver: str):
-        """How step 1 is solved: per group for one factor, else in blocks (or one dense factorisation if asked)."""
+        """How step 1 is solved: per group for one factor; for several terms one dense factor while q is small,
+        else in blocks (:class:`_BlockSchur`). ``solver`` forces one path ('one_factor', 'block', 'dense')."""
         if solver not in ("auto", "one_factor", "block", "dense"):
             raise ValueError(f"solver must be 'auto', 'one_factor', 'block' or 'dense', got {solver!r}")
         if solver == "one_factor" or (solver == "auto" and len(self.terms) == 1):
             if len(self.terms) != 1:
                 raise ValueError(f"solver='one_factor' needs a single random-effect term, the formula has {len(self.terms)}")
             return _OneFactor(self.terms[0], self.X, self.y_work)
-        if solver == "dense":
-            return _Dense(self.terms, self.X, self.y_work)
-        if len(self.terms) == 1:
+        if solver == "block" and len(self.terms) == 1:
             raise ValueError("solver='block' needs several random-effect terms; use 'one_factor' (or 'auto')")
+        if solver == "dense" or (solver == "auto" and sum(t.m * t.k for t in self.terms) <= DENSE_UP_TO):
+            return _Dense(self.terms, self.X, self.y_work)
         return _BlockSchur(self.terms, self.X, self.y_work)
 
     @property
