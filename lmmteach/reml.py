@@ -42,10 +42,21 @@ nested factors, ``(1 | a:b)`` interaction of factors, ``(1 | a/b)`` = ``(1 | a) 
 A pandas ``category`` column keeps its level order and its first level is the
 reference, as in R (formulae alone would sort unordered levels alphabetically).
 
-With a single grouping factor (one ``( ... | g)`` term) the model is solved
-group by group in batched numpy (cost linear in the number of rows, nothing
-of size n inside the optimiser); with several terms the q x q system is
-solved as one dense matrix, which is fine for course-size data.
+How step 1 of the criterion (the Cholesky factor of ``Lambda'Z'Z Lambda + I``,
+q x q for q random effects) is computed depends on the structure:
+
+* one grouping factor (one ``( ... | g)`` term): group by group in batched
+  numpy (:class:`_OneFactor`; cost linear in the number of rows, nothing of
+  size n inside the optimiser);
+* several terms, crossed or nested: in blocks (:class:`_BlockSchur`): the
+  term with the most levels is eliminated level by level and only the Schur
+  complement of the other terms is dense, as CHOLMOD's fill-reducing ordering
+  does in lme4; 100,000 rows with 1000 x 1500 or 2000 x 3000 crossed levels,
+  or 5000 casks nested in 500 batches, fit in seconds;
+* up to ``DENSE_UP_TO`` random effects, one dense q x q factor
+  (:class:`_Dense`, the paper's algebra written out), which is as fast there.
+
+``MixedModel(..., solver=...)`` forces one path; the tests check that they agree.
 """
 
 from __future__ import annotations
