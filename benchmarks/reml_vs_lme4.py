@@ -10,12 +10,16 @@ CSV, fitted by REML with ``reml.fit`` here and with ``lmer`` in an ``Rscript``
 child process (its time is measured inside R, around ``lmer`` alone, so R's
 start-up and reading the CSV are not counted; likewise only ``reml.fit`` is
 timed here). The table gives both times, their ratio and the relative
-difference of the REML criteria (goal: below 1e-8, and lmmteach no slower).
+difference of the REML criteria (goal: below 1e-8, and lmmteach no slower);
+a run of all cases also writes it to ``benchmarks/results/reml_vs_lme4.json``
+with the machine's load average (the timings depend on it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import tempfile
 import time
@@ -57,12 +61,24 @@ def crossed(levels_a: int, levels_b: int, rows: int, seed: int = 2) -> pd.DataFr
     return pd.DataFrame({"y": y, "x": x, "a": a, "b": b})
 
 
+def nested(batches: int, casks: int, rows: int, seed: int = 3) -> pd.DataFrame:
+    """y = 1 + 0.5 x + a_batch + c_cask + e with `casks` casks inside each batch (labels 0..casks-1 repeat): SDs 1.0, 0.5, residual 1.0."""
+    rng = np.random.default_rng(seed)
+    batch, cask = rng.integers(0, batches, size=rows), rng.integers(0, casks, size=rows)
+    x = rng.normal(size=rows)
+    y = (1.0 + 0.5 * x + rng.normal(size=batches)[batch] + rng.normal(scale=0.5, size=(batches, casks))[batch, cask]
+         + rng.normal(size=rows))
+    return pd.DataFrame({"y": y, "x": x, "batch": batch, "cask": cask})
+
+
 CASES = {
     "one_factor_50k": ("y ~ x + (x | g)", ["g"], lambda: one_factor()),
     "crossed_200x300": ("y ~ x + (1 | a) + (1 | b)", ["a", "b"], lambda: crossed(200, 300, 10_000)),
     "crossed_1000x1500": ("y ~ x + (1 | a) + (1 | b)", ["a", "b"], lambda: crossed(1000, 1500, 100_000)),
     "crossed_2000x3000": ("y ~ x + (1 | a) + (1 | b)", ["a", "b"], lambda: crossed(2000, 3000, 100_000)),
+    "nested_500x10": ("y ~ x + (1 | batch/cask)", ["batch", "cask"], lambda: nested(500, 10, 50_000)),
 }
+RESULTS = Path(__file__).parent / "results" / "reml_vs_lme4.json"
 
 
 def time_lme4(csv: Path, formula: str, factors: list[str]) -> tuple[float, float]:
@@ -106,7 +122,14 @@ def main() -> None:
                      "rel_diff": abs(c_ours - c_lme4) / abs(c_lme4), "lmmteach_lower": c_ours <= c_lme4})
         print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format=lambda v: f"{v:.4g}"), flush=True)
     print()
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.case is None:  # a full run is the one recorded
+        load = os.getloadavg()
+        RESULTS.write_text(json.dumps({"load_average_1_5_15_min_at_end": [round(v, 2) for v in load],
+                                       "cpus": os.cpu_count(), "repeat": args.repeat,
+                                       "cases": table.to_dict(orient="records")}, indent=1) + "\n")
+        print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -170,6 +170,121 @@ def test_one_factor_fast_path_equals_the_general_dense_path():
     np.testing.assert_allclose(res.ranef.to_numpy(), dense_res.ranef.to_numpy(), rtol=1e-6, atol=1e-6)
 
 
+def _several_terms_designs():
+    """Crossed, nested, unbalanced with empty cells, and random slopes in block 1 or in block 2 of _BlockSchur."""
+    sleep = load_sleepstudy()
+    week = pd.Categorical(np.arange(len(sleep)) % 7)  # 7 levels: fewer than the 18 subjects
+    ward = pd.Categorical(np.arange(len(sleep)) % 40)  # 40 levels: more than the 18 subjects
+    penicillin = fixture_data("penicillin.csv")
+    return {
+        "crossed": ("diameter ~ 1 + (1 | plate) + (1 | sample)", penicillin),
+        "nested": ("strength ~ 1 + (1 | batch/cask)", fixture_data("pastes.csv")),
+        "unbalanced": ("diameter ~ 1 + (1 | plate) + (1 | sample)", penicillin.sample(frac=0.7, random_state=1)),
+        "slope_in_block_1": ("Reaction ~ Days + (Days | Subject) + (1 | week)", sleep.assign(week=week)),
+        "slope_in_block_2": ("Reaction ~ Days + (1 | ward) + (Days | Subject)", sleep.assign(ward=ward)),
+        "same_factor_twice": ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", sleep),
+    }
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("design", sorted(_several_terms_designs()))
+def test_block_path_equals_the_dense_path(design, method):
+    """_BlockSchur (block Cholesky with a Schur complement) and one dense q x q factor: same numbers everywhere."""
+    formula, data = _several_terms_designs()[design]
+    block = reml.MixedModel(formula, data, method=method, solver="block")
+    dense = reml.MixedModel(formula, data, method=method, solver="dense")
+    assert isinstance(block.structure, reml._BlockSchur) and isinstance(dense.structure, reml._Dense)
+    rng = np.random.default_rng(5)
+    start, diagonal = block.theta_start(), block.diagonal_mask()
+    thetas = [start * rng.uniform(0.2, 1.5, size=len(start)) + 0.1 * ~diagonal for _ in range(3)]
+    for zero in np.flatnonzero(diagonal):  # boundary points: each diagonal element of T at 0 in turn (T singular)
+        thetas.append(np.where(np.arange(len(start)) == zero, 0.0, thetas[0]))
+    for theta in thetas:
+        assert block.profiled_deviance(theta) == pytest.approx(dense.profiled_deviance(theta), rel=1e-12)
+        np.testing.assert_allclose(block.gradient(theta), dense.gradient(theta), rtol=1e-9, atol=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", reml.SingularFitWarning)
+        ours, reference = block.fit(), dense.fit()
+    assert ours.converged and ours.singular == reference.singular
+    assert ours.criterion == pytest.approx(reference.criterion, rel=1e-12)
+    np.testing.assert_allclose(ours.theta, reference.theta, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.fe_params, reference.fe_params, rtol=1e-8)
+    np.testing.assert_allclose(ours.bse, reference.bse, rtol=1e-7)
+    np.testing.assert_allclose(ours.ranef.to_numpy(), reference.ranef.to_numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_block_path_at_a_boundary_fit_equals_the_dense_path():
+    """Crossed factors, one of them without any variance: both paths land on the same singular fit."""
+    rng = np.random.default_rng(8)
+    a, b = rng.integers(0, 40, size=600), rng.integers(0, 25, size=600)
+    data = pd.DataFrame({"y": rng.normal(size=40)[a] + rng.normal(size=600), "a": pd.Categorical(a),
+                         "b": pd.Categorical(b)})
+    fits = {}
+    for solver in ("block", "dense"):
+        with pytest.warns(reml.SingularFitWarning):
+            fits[solver] = reml.MixedModel("y ~ 1 + (1 | a) + (1 | b)", data, solver=solver).fit()
+    assert fits["block"].singular and fits["block"].theta[1] == 0.0 == fits["dense"].theta[1]
+    assert fits["block"].criterion == pytest.approx(fits["dense"].criterion, rel=1e-12)
+    np.testing.assert_allclose(fits["block"].theta, fits["dense"].theta, rtol=1e-6)
+    np.testing.assert_allclose(fits["block"].bse, fits["dense"].bse, rtol=1e-7)
+
+
+@pytest.mark.parametrize("key", [k for k in KEYS if k.startswith(("penicillin_crossed", "pastes_nested"))])
+def test_block_path_matches_lme4(key):
+    """The crossed and nested lme4 fixtures, fitted through _BlockSchur (auto picks the dense factor for so few levels)."""
+    ref = REFERENCE[key]
+    model = reml.MixedModel(ref["formula"], fixture_data(ref["data"]), method=ref["method"], solver="block")
+    res = model.fit()
+    assert res.converged and not res.singular
+    assert res.criterion == pytest.approx(ref["criterion"], rel=RTOL)
+    np.testing.assert_allclose(res.theta, np.array(ref["theta"]), rtol=RTOL)
+    np.testing.assert_allclose(res.fe_params.to_numpy(), list(ref["fixef"].values()), rtol=RTOL)
+    np.testing.assert_allclose(res.bse.to_numpy(), list(ref["se"].values()), rtol=RTOL)
+
+
+def test_auto_solver_picks_the_path_by_structure():
+    sleep, penicillin = load_sleepstudy(), fixture_data("penicillin.csv")
+    assert isinstance(reml.MixedModel("Reaction ~ Days + (Days | Subject)", sleep).structure, reml._OneFactor)
+    assert isinstance(reml.MixedModel("diameter ~ 1 + (1 | plate) + (1 | sample)", penicillin).structure, reml._Dense)
+    rng = np.random.default_rng(4)
+    a, b = rng.integers(0, 300, size=3000), rng.integers(0, 200, size=3000)
+    data = pd.DataFrame({"y": rng.normal(size=3000), "a": pd.Categorical(a), "b": pd.Categorical(b)})
+    assert reml.DENSE_UP_TO < 500
+    assert isinstance(reml.MixedModel("y ~ 1 + (1 | a) + (1 | b)", data).structure, reml._BlockSchur)
+
+
+def test_many_nested_levels_fit_without_a_dense_q_by_q_matrix():
+    """5000 casks in 500 batches: the dense path would need q x q = 5500^2 doubles (242 MB); blocks need q2 = 500."""
+    import tracemalloc
+
+    rng = np.random.default_rng(12)
+    batches, casks_per_batch, per_cask = 500, 10, 3
+    batch = np.repeat(np.arange(batches), casks_per_batch * per_cask)
+    cask = np.tile(np.repeat(np.arange(casks_per_batch), per_cask), batches)
+    y = rng.normal(size=batches)[batch] + 0.5 * rng.normal(size=(batches, casks_per_batch))[batch, cask]
+    data = pd.DataFrame({"y": y + rng.normal(size=len(batch)), "batch": pd.Categorical(batch), "cask": cask})
+    tracemalloc.start()
+    try:
+        model = reml.MixedModel("y ~ 1 + (1 | batch/cask)", data)
+        fit = model.fit()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    q = 500 + 5000
+    assert isinstance(model.structure, reml._BlockSchur) and model.structure.q == q
+    assert model.structure.q1 == 5000  # the casks are eliminated level by level; the Schur complement is 500 x 500
+    assert peak < q * q * 8 / 10, f"peak {peak / 1e6:.0f} MB: something of size q x q was allocated"
+    assert fit.converged and fit.ngroups == {"batch:cask": 5000, "batch": 500}
+    assert fit.var_components["vcov"].iloc[1] == pytest.approx(1.0, rel=0.3)  # batch variance, 500 batches
+
+
+def test_unknown_solver_is_named(sleep):
+    with pytest.raises(ValueError, match="'auto', 'one_factor', 'block' or 'dense'.*'sparse'"):
+        reml.MixedModel("Reaction ~ Days + (Days | Subject)", sleep, solver="sparse")
+    with pytest.raises(ValueError, match="solver='block' needs several random-effect terms"):
+        reml.MixedModel("Reaction ~ Days + (Days | Subject)", sleep, solver="block")
+
+
 def test_category_order_sets_the_reference_level():
     data = fixture_data("ciproxifan.csv")
     data["Genotype"] = data["Genotype"].cat.reorder_categories(["ko", "wt"])
@@ -391,15 +506,20 @@ def test_rescaling_a_predictor_rescales_its_random_slope(sleep):
 
 @pytest.mark.parametrize("method", ["REML", "ML"])
 @pytest.mark.parametrize(
-    "formula, data_name",
-    [("Reaction ~ Days + (Days | Subject)", "sleepstudy"), ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin.csv"),
-     ("strength ~ 1 + (1 | batch/cask)", "pastes.csv")],
+    "formula, data_name, solver",
+    [("Reaction ~ Days + (Days | Subject)", "sleepstudy", "auto"),
+     ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin.csv", "auto"),
+     ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin.csv", "block"),
+     ("strength ~ 1 + (1 | batch/cask)", "pastes.csv", "auto"), ("strength ~ 1 + (1 | batch/cask)", "pastes.csv", "block"),
+     ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy", "block")],
 )
-def test_gradient_equals_central_differences_of_the_criterion(formula, data_name, method):
-    model = reml.MixedModel(formula, fixture_data(data_name), method=method)
+def test_gradient_equals_central_differences_of_the_criterion(formula, data_name, method, solver):
+    model = reml.MixedModel(formula, fixture_data(data_name), method=method, solver=solver)
     rng = np.random.default_rng(11)
-    for _ in range(3):
+    for i in range(4):
         theta = model.theta_start() * rng.uniform(0.2, 1.5, size=len(model.theta_start())) + 0.1 * ~model.diagonal_mask()
+        if i == 3:  # a boundary point: the first diagonal element of T at 0
+            theta[0] = 0.0
         h = 1e-5 * np.maximum(np.abs(theta), 0.1)
         central = [(model.profiled_deviance(theta + e) - model.profiled_deviance(theta - e)) / (2 * e.max())
                    for e in np.diag(h)]
