@@ -201,6 +201,8 @@ WRONG = [
     (ex01.q3, [28.7], "wrong_shape", "shape (2,)"),
     (ex01.q4, -0.42697, "known_mistake", "sign"),
     (ex01.q4, -0.0969, "known_mistake", "largest leverage"),
+    (ex01.q4, -0.43, "known_mistake", "sign"),
+    (ex01.q4, -0.097, "known_mistake", "largest leverage"),
     (ex01.q4, 0.43, "close", "rounded to 2"),
     (ex01.q4, "0.427", "wrong_type", "text"),
     (ex01.q4, True, "wrong_type", "True/False"),
@@ -294,6 +296,8 @@ WRONG = [
     (ex06.q4, 0.6456, "known_mistake", "naive chi2(1)"),
     (ex06.q5, 9.976, "known_mistake", "residual SD"),
     (ex06.q5, 52.66, "known_mistake", "variance"),
+    (ex06.q5, 9.98, "known_mistake", "residual SD"),
+    (ex02.q4, 0.75, "known_mistake", "population"),
     (ex06.q6, 54, "known_mistake", "recordings"),
     (ex06.q6, 18, "known_mistake", "both genotypes"),
 ]
@@ -398,6 +402,30 @@ def test_rounding_to_the_digits_shown_is_close_for_every_exact_question():
                 assert result.status in ("correct", "close"), (q.qid, decimals, result.message)
                 if result.status == "close":
                     assert "rounded" in result.message
+
+
+def _value_mistakes():
+    """(question, mistake) for every known wrong value of a numeric or array question, in every set."""
+    for module in MODULES.values():
+        for q in module.QUESTIONS:
+            if isinstance(q, (questions.NumericQuestion, questions.ArrayQuestion)):
+                yield from ((q, m) for m in q.mistakes if m.value is not None)
+
+
+def test_a_known_mistake_rounded_to_the_digits_shown_gets_its_message():
+    """The rule that makes a rounded answer "close" also recognises a rounded mistake (2 or 3 decimals, 2+ digits)."""
+    checked = 0
+    for q, mistake in _value_mistakes():
+        wrong = np.asarray(mistake.wrong_value(), dtype=float)
+        for decimals in (2, 3):
+            rounded = np.round(wrong, decimals)
+            digits = [questions._rounded_match(r, w) for r, w in zip(rounded.reshape(-1), wrong.reshape(-1))]
+            if np.array_equal(rounded, wrong) or all(d is None for d in digits):
+                continue  # nothing rounded away, or fewer than two significant digits left
+            result = q.check(rounded if rounded.ndim else float(rounded), quiet=True)
+            assert (result.status, result.message) == ("known_mistake", mistake.message), (q.qid, decimals, result)
+            checked += 1
+    assert checked >= 40
 
 
 def test_check_never_lets_an_exit_or_a_broken_exception_escape():
