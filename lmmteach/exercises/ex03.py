@@ -122,7 +122,7 @@ q3 = ObjectQuestion(
     "log-likelihood. Give the InferenceData.",
     _validate_idata, expected_kind="an arviz.InferenceData",
     hints=["pm.sample(**ex.SAMPLING, random_seed=3, model=weak, ...): ex.SAMPLING holds draws, tune, chains, "
-           "target_accept, cores and progressbar.",
+           "target_accept, cores and progressbar (a bar when you run the notebook by hand).",
            "idata_kwargs={'log_likelihood': True} stores the log-likelihood that az.loo needs."],
     solution="idata = pm.sample(**ex.SAMPLING, random_seed=3, model=weak, idata_kwargs={'log_likelihood': True})",
     why="one prescription that passes its own diagnostics (R-hat, ESS, no divergences) is what lets every number "

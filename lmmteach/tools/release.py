@@ -60,6 +60,18 @@ def _question_source(q) -> str:
         f"{k}={v!r}" for k, v in kw.items()) + ",\n)\n"
 
 
+def _data_source(name: str, value) -> str:
+    """``name = value`` as source; a sampling prescription's ``progressbar`` is decided where the release runs.
+
+    The bar is no part of the prescription: it follows :mod:`lmmteach.progress` (on for a student at a
+    notebook, off in the grader's kernels), not the setting of the machine that built the release.
+    """
+    if isinstance(value, dict) and "progressbar" in value:
+        items = "".join(f"{k!r}: {v!r}, " for k, v in value.items() if k != "progressbar")
+        return f"{name} = {{{items}'progressbar': progress.enabled()}}"
+    return f"{name} = {value!r}"
+
+
 def _helpers(module) -> tuple[list[str], list[str], list[str]]:
     """(imports, literal constants, function sources) of the set's public helpers."""
     tree = ast.parse(inspect.getsource(module))
@@ -88,7 +100,7 @@ def _helpers(module) -> tuple[list[str], list[str], list[str]]:
             ast.literal_eval(repr(value))
         except (ValueError, SyntaxError):
             raise TypeError(f"{module.__name__}.{name} is neither a function nor plain data: the release cannot copy it")
-        constants.append(f"{name} = {value!r}")
+        constants.append(_data_source(name, value))
     for name in functions:  # the upper-case data a helper reads (CHAINS = SAMPLING["chains"]), by value
         used = inspect.getclosurevars(inspect.unwrap(getattr(module, name))).globals
         for var, value in sorted(used.items()):
@@ -104,6 +116,8 @@ def public_module(set_name: str) -> str:
     """The source of the release's ``lmmteach/exercises/<set_name>.py``."""
     module = importlib.import_module(f"lmmteach.exercises.{set_name}")
     imports, constants, helpers = _helpers(module)
+    if any("progress.enabled()" in line for line in constants):
+        imports.append("from lmmteach import progress")
     names = [q.name for q in module.QUESTIONS] + [n for n in module.__all__ if not n.startswith("q")]
     parts = [f'"""Exercise set {set_name} (student release): checks say whether an answer has the expected form;\n'
              'the grader holds the answers and judges them after submission."""\n',
