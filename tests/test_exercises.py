@@ -201,6 +201,8 @@ WRONG = [
     (ex01.q3, [28.7], "wrong_shape", "shape (2,)"),
     (ex01.q4, -0.42697, "known_mistake", "sign"),
     (ex01.q4, -0.0969, "known_mistake", "largest leverage"),
+    (ex01.q4, -0.43, "known_mistake", "sign"),
+    (ex01.q4, -0.097, "known_mistake", "largest leverage"),
     (ex01.q4, 0.43, "close", "rounded to 2"),
     (ex01.q4, "0.427", "wrong_type", "text"),
     (ex01.q4, True, "wrong_type", "True/False"),
@@ -294,6 +296,8 @@ WRONG = [
     (ex06.q4, 0.6456, "known_mistake", "naive chi2(1)"),
     (ex06.q5, 9.976, "known_mistake", "residual SD"),
     (ex06.q5, 52.66, "known_mistake", "variance"),
+    (ex06.q5, 9.98, "known_mistake", "residual SD"),
+    (ex02.q4, 0.75, "known_mistake", "population"),
     (ex06.q6, 54, "known_mistake", "recordings"),
     (ex06.q6, 18, "known_mistake", "both genotypes"),
 ]
@@ -400,6 +404,30 @@ def test_rounding_to_the_digits_shown_is_close_for_every_exact_question():
                     assert "rounded" in result.message
 
 
+def _value_mistakes():
+    """(question, mistake) for every known wrong value of a numeric or array question, in every set."""
+    for module in MODULES.values():
+        for q in module.QUESTIONS:
+            if isinstance(q, (questions.NumericQuestion, questions.ArrayQuestion)):
+                yield from ((q, m) for m in q.mistakes if m.value is not None)
+
+
+def test_a_known_mistake_rounded_to_the_digits_shown_gets_its_message():
+    """The rule that makes a rounded answer "close" also recognises a rounded mistake (2 or 3 decimals, 2+ digits)."""
+    checked = 0
+    for q, mistake in _value_mistakes():
+        wrong = np.asarray(mistake.wrong_value(), dtype=float)
+        for decimals in (2, 3):
+            rounded = np.round(wrong, decimals)
+            digits = [questions._rounded_match(r, w) for r, w in zip(rounded.reshape(-1), wrong.reshape(-1))]
+            if np.array_equal(rounded, wrong) or all(d is None for d in digits):
+                continue  # nothing rounded away, or fewer than two significant digits left
+            result = q.check(rounded if rounded.ndim else float(rounded), quiet=True)
+            assert (result.status, result.message) == ("known_mistake", mistake.message), (q.qid, decimals, result)
+            checked += 1
+    assert checked >= 40
+
+
 def test_check_never_lets_an_exit_or_a_broken_exception_escape():
     for answer in (_exit, _raise_unprintable):
         assert ex05.q1.check(answer, quiet=True).status == "incorrect"
@@ -441,18 +469,18 @@ def test_solutions_sample_with_the_one_prescription_and_pass_its_diagnostics(set
 
 
 def test_the_prescribed_run_of_ex03_passes_its_diagnostics():
-    """The stored summary of the solution's run: R-hat at most 1.01 and a bulk ESS above the one the tolerances assume."""
+    """The stored summary of the solution's run: R-hat at most 1.01 and bulk ESS above those the tolerances assume."""
     nb = nbformat.read(ROOT / "solutions" / SETS["ex03"][0], as_version=4)
     cell = next(c for c in nb.cells if c.cell_type == "code" and "az.summary(idata," in c.source)
     table = cell.outputs[0]["data"]["text/plain"].splitlines()
     header = table[0].split()
-    rows = [line.split()[1:] for line in table[1:]]
-    rhat = [float(r[header.index("r_hat")]) for r in rows]
-    ess = [float(r[header.index("ess_bulk")]) for r in rows]
-    assert len(rows) == 5 and max(rhat) <= 1.01 and min(ess) >= ex03.MIN_ESS
+    rows = {line.split()[0]: line.split()[1:] for line in table[1:]}
+    rhat = [float(r[header.index("r_hat")]) for r in rows.values()]
+    ess = {name: float(r[header.index("ess_bulk")]) for name, r in rows.items()}
+    assert len(rows) == 5 and max(rhat) <= 1.01 and min(ess.values()) >= ex03.MIN_ESS
+    assert ess["sigma"] >= ex03.MIN_ESS_SIGMA
 
 
-from lmmteach.exercises import SETS, _reference, ex01, ex02, ex03, ex04, ex05, ex06, questions
 def test_exact_posteriors_agree_with_the_report_and_a_long_iid_check():
     """The grid posterior behind ex03/ex04 matches Listing 3 (within its MC error) and the flat-prior t posterior."""
     mean, sd = _reference.beta_moments()
@@ -461,3 +489,73 @@ def test_exact_posteriors_agree_with_the_report_and_a_long_iid_check():
     assert _reference.sigma_moments()[0] == pytest.approx(8.51, abs=0.06)  # Listing 3: 8.51, se_mean 0.02
     assert 0 < _reference.sigma_u_moments()[0] < 10 and _reference.sigma_u_moments()[1] > 1
     assert ex04._elpd_fixed() == pytest.approx(-119.3, abs=0.6)  # Listing 6 (Stan, PSIS): -119.3
+
+
+def _prescribed_means(prior, seeds, n_eff=ex03.MIN_ESS_SIGMA):
+    """q4's five posterior means from simulated runs of the prescription: ``n_eff`` independent exact draws each.
+
+    ``prior`` "report" (q2's model: the grid posterior) or "flat" (q1's model: sigma^-(n-p) exp(-RSS / 2 sigma^2),
+    beta | sigma normal around least squares). A real run has at least MIN_ESS_SIGMA effective draws of sigma
+    (test_the_prescribed_run_of_ex03_passes_its_diagnostics), so its means vary no more than these.
+    """
+    X, y, _ = _reference.design_arrays()
+    _, grid, w, _ = _reference.exact_posterior()
+    weights = w[0]
+    if prior == "flat":
+        rss = np.sum((y - X @ _reference.ols_beta()) ** 2)
+        log_w = -(len(y) - X.shape[1]) * np.log(grid) - rss / (2 * grid**2)
+        weights = np.exp(log_w - log_w.max()) / np.exp(log_w - log_w.max()).sum()
+    cdf, step = np.cumsum(weights), grid[1] - grid[0]
+    prior_precision = 0.0 if prior == "flat" else 1 / _reference.BETA_SD**2
+    means = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        cell = np.minimum(np.searchsorted(cdf, rng.uniform(size=n_eff)), len(grid) - 1)
+        sigma = grid[cell] + step * (rng.uniform(size=n_eff) - 0.5)  # uniform within the grid cell
+        precision = X.T @ X / sigma[:, None, None] ** 2 + prior_precision * np.eye(4)
+        cov = np.linalg.inv(precision)
+        centre = np.einsum("kij,j->ki", cov, X.T @ y) / sigma[:, None] ** 2
+        beta = centre + np.einsum("kij,kj->ki", np.linalg.cholesky(cov), rng.normal(size=(n_eff, 4)))
+        means.append(np.append(beta.mean(axis=0), sigma.mean()))
+    return means
+
+
+def test_ex03_q4_separates_the_report_prior_from_flat_priors_across_seeds():
+    """Over 200 simulated prescribed runs each: the report's prior passes, flat priors get their own message.
+
+    The posterior means of sigma differ by 0.12, about 7 Monte Carlo SEs of a run; the old tolerance (4 SEs of
+    2000 effective draws) accepted a flat-prior run about one time in eight.
+    """
+    seeds = range(200)
+    flat_means = _prescribed_means("flat", seeds)
+    report = [ex03.q4.check(m, quiet=True) for m in _prescribed_means("report", seeds)]
+    flat = [ex03.q4.check(m, quiet=True) for m in flat_means]
+    assert sum(r.correct for r in report) >= 198
+    assert sum(r.correct for r in flat) <= 2
+    assert sum(r.status == "known_mistake" and "flat priors" in r.message for r in flat) >= 198
+    old_tolerance = 4 * np.append(_reference.beta_moments()[1], _reference.sigma_moments()[1]) / np.sqrt(2000)
+    old_accepts = [np.all(np.abs(m - ex03._posterior_means()) <= old_tolerance)
+                   for m in flat_means]
+    assert 0.03 < np.mean(old_accepts) < 0.3  # what the tightened tolerance fixes
+
+
+def _short_run(prior):
+    """A short real PyMC run of q2's model or q1's flat one (its lp is what q3 reads, not its length)."""
+    import pymc as pm
+
+    X, y, _ = _reference.design_arrays()
+    with pm.Model() as model:
+        if prior == "flat":
+            beta, sigma = pm.Flat("beta", shape=4), pm.HalfFlat("sigma")
+        else:
+            beta, sigma = pm.Normal("beta", 0, 100, shape=4), pm.HalfNormal("sigma", 10)
+        pm.Normal("y", pm.math.dot(X, beta), sigma, observed=y)
+        return pm.sample(draws=30, tune=100, chains=1, random_seed=11, progressbar=False,
+                         compute_convergence_checks=False)
+
+
+def test_ex03_q3_tells_a_flat_prior_run_by_its_log_density():
+    """A run's sample_stats.lp is the q2 model's log density at its draws (plus log sigma), exactly; flat priors miss terms."""
+    assert ex03._sampled_density(_short_run("report")) is None
+    status, message = ex03._sampled_density(_short_run("flat"))
+    assert status == "known_mistake" and "flat priors" in message

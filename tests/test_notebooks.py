@@ -67,11 +67,37 @@ def test_samplers_are_seeded_and_quiet(path):
                     f"sampler call without progressbar=False or progress.enabled(): {src[call.start():][:80]}"
 
 
-def test_the_exercise_sampling_prescription_is_quiet_under_test():
-    """Solutions sample with **ex.SAMPLING, which must carry its own progressbar=False (nbval compares outputs)."""
-    from lmmteach.exercises import _reference
+def _sampling_in_fresh_process(env_setting, public=False):
+    """ex03.SAMPLING (or the student release's) as imported by a new Python with LMMTEACH_PROGRESS set as given."""
+    import os
+    import subprocess
+    import sys
 
-    assert _reference.SAMPLING["progressbar"] is False
+    from lmmteach import progress
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_CURRENT_TEST", progress.ENV_VAR)}
+    if env_setting is not None:
+        env[progress.ENV_VAR] = env_setting
+    code = ("from lmmteach.tools.release import public_module; ns = {}; exec(public_module('ex03'), ns); "
+            "S = ns['SAMPLING']") if public else "from lmmteach.exercises.ex03 import SAMPLING as S"
+    out = subprocess.run([sys.executable, "-c", f"import json; {code}; print(json.dumps(S))"], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_the_exercise_sampling_prescription_shows_progress_only_to_a_person():
+    """**ex.SAMPLING draws a bar by hand, none under tests, make execute or the grader; the prescription is the same."""
+    from lmmteach.exercises import _reference
+    from lmmteach.tools.grade_worker import _kernel_env
+
+    assert _reference.SAMPLING["progressbar"] is False  # this test session: nbval compares outputs
+    by_hand, quiet = _sampling_in_fresh_process(None), _sampling_in_fresh_process("0")
+    assert by_hand["progressbar"] is True and quiet["progressbar"] is False
+    assert {k: v for k, v in by_hand.items() if k != "progressbar"} == \
+        {k: v for k, v in _reference.SAMPLING.items() if k != "progressbar"}
+    public_by_hand, public_quiet = _sampling_in_fresh_process(None, True), _sampling_in_fresh_process("0", True)
+    assert public_by_hand == by_hand and public_quiet == quiet  # the release decides where it runs, not when built
+    assert _kernel_env(ROOT, ROOT, ROOT)["LMMTEACH_PROGRESS"] == "0"  # the grader's kernels
 
 
 # stderr a lesson may store, because its prose discusses that very message:

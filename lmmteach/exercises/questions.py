@@ -7,7 +7,8 @@ expected value; it classifies the answer as one of
 * ``correct`` -- with one sentence of why it matters
 * ``not_attempted`` -- the answer is still ``...`` (or ``None``, or a stub function)
 * ``wrong_type`` / ``wrong_shape`` -- the message says what was expected
-* ``known_mistake`` -- a targeted message (ML instead of REML, variance instead of SD, ...)
+* ``known_mistake`` -- a targeted message (ML instead of REML, variance instead of SD, ...); a known wrong
+  value is recognised by the same rule as the expected one: within the tolerance, or rounded to the digits given
 * ``close`` -- near the expected value but outside the tolerance, or the expected value rounded
   to the digits the student gave (the same rule for every numeric question)
 * ``incorrect``
@@ -309,12 +310,14 @@ class NumericQuestion(Question):
         decimals = _rounded_match(value, target)
         if decimals is not None:
             return "close", _ROUNDED.format(d=decimals)
-        for mistake in self.mistakes:
-            if mistake.value is not None:
-                wrong = float(mistake.wrong_value())
-                tol = self.tolerance(wrong) if mistake.rtol is None else mistake.rtol * abs(wrong) + mistake.atol
-                if abs(value - wrong) <= tol:
-                    return "known_mistake", mistake.message
+        wrong_values = [(m, float(m.wrong_value())) for m in self.mistakes if m.value is not None]
+        for mistake, wrong in wrong_values:
+            tol = self.tolerance(wrong) if mistake.rtol is None else mistake.rtol * abs(wrong) + mistake.atol
+            if abs(value - wrong) <= tol:
+                return "known_mistake", mistake.message
+        for mistake, wrong in wrong_values:  # a mistake rounded to the digits shown is the same mistake
+            if _rounded_match(value, wrong) is not None:
+                return "known_mistake", mistake.message
         message = self._predicate_mistake(value)
         if message:
             return "known_mistake", message
@@ -356,6 +359,21 @@ class ArrayQuestion(Question):
         return flat.size <= 6 and any(self._close(flat[list(order)], want)
                                       for order in itertools.permutations(range(flat.size)))
 
+    def _rounded(self, arr, values) -> int | None:
+        """d when ``arr`` is ``values`` rounded to (at most) d decimals, as a printed table shows them, else None.
+
+        Small entries may keep one significant digit (or be within the tolerance), but not all of them.
+        """
+        if arr.shape != values.shape:
+            return None
+        pairs = list(zip(arr.reshape(-1).tolist(), values.reshape(-1).tolist()))
+        rounded = [_rounded_match(a, v, digits=1) for a, v in pairs]
+        within = self._within(arr, values).reshape(-1)
+        informative = any(_rounded_match(a, v) is not None for a, v in pairs)
+        if informative and all(r is not None or ok for r, ok in zip(rounded, within)):
+            return max(r for r in rounded if r is not None)
+        return None
+
     def _check(self, answer):
         arr = _real_array(answer)
         if arr is None:
@@ -373,18 +391,17 @@ class ArrayQuestion(Question):
             if arr.size == target.size:
                 return "wrong_shape", f"expected shape {target.shape}, got {arr.shape}: reshape or flatten it."
             return "wrong_shape", f"expected an array of shape {target.shape}, got shape {arr.shape}."
-        for mistake in self.mistakes:
-            if mistake.value is not None and self._close(arr, np.asarray(mistake.wrong_value(), float)):
+        wrong_values = [(m, np.asarray(m.wrong_value(), float)) for m in self.mistakes if m.value is not None]
+        for mistake, wrong in wrong_values:
+            if self._close(arr, wrong):
                 return "known_mistake", mistake.message
-        # A table rounded to d decimals: small entries may keep one significant digit, but not all of them.
-        pairs = list(zip(arr.reshape(-1).tolist(), target.reshape(-1).tolist()))
-        rounded = [_rounded_match(a, t, digits=1) for a, t in pairs]
-        within = self._within(arr, target).reshape(-1)
-        informative = any(_rounded_match(a, t) is not None for a, t in pairs)
-        if informative and all(r is not None or ok for r, ok in zip(rounded, within)):
-            d = max(r for r in rounded if r is not None)
+        decimals = self._rounded(arr, target)
+        if decimals is not None:
             return "close", ("your values are the expected ones rounded to the digits you gave (up to "
-                             f"{d} decimal(s)): give them unrounded.")
+                             f"{decimals} decimal(s)): give them unrounded.")
+        for mistake, wrong in wrong_values:  # a mistake rounded to the digits shown is the same mistake
+            if self._rounded(arr, wrong) is not None:
+                return "known_mistake", mistake.message
         if self._close(arr, target, self.close_factor):
             return "close", "close, but some entries are outside the tolerance."
         return "incorrect", "the values are not the expected ones."

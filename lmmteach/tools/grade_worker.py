@@ -49,6 +49,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from lmmteach import progress
 from lmmteach.exercises.protocol import MAX_ANSWER_BYTES, request_code
 from lmmteach.tools.notebooks import KERNELSPEC, CurrentEnvKernelManager
 from lmmteach.tools.judge import judge, request_for
@@ -108,7 +109,7 @@ def _kernel_env(scratch: Path, package: Path, work: Path) -> dict:
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
             "PYTENSOR_FLAGS": f"base_compiledir={work / '.pytensor'}", "MPLCONFIGDIR": str(work / ".matplotlib"),
             "LMMTEACH_DATA_DIR": str(package / "datasets"), "JUPYTER_PLATFORM_DIRS": "1",
-            "IPYTHONDIR": str(work / ".ipython")}
+            "IPYTHONDIR": str(work / ".ipython"), progress.ENV_VAR: "0"}  # no progress bars in graded runs
 
 
 def _cell_errors(nb) -> list[str]:

@@ -67,6 +67,18 @@ def _names_read_by(function) -> set[str]:
     return set(inspect.getclosurevars(inspect.unwrap(function)).globals) | in_source
 
 
+def _data_source(name: str, value) -> str:
+    """``name = value`` as source; a sampling prescription's ``progressbar`` is decided where the release runs.
+
+    The bar is no part of the prescription: it follows :mod:`lmmteach.progress` (on for a student at a
+    notebook, off in the grader's kernels), not the setting of the machine that built the release.
+    """
+    if isinstance(value, dict) and "progressbar" in value:
+        items = "".join(f"{k!r}: {v!r}, " for k, v in value.items() if k != "progressbar")
+        return f"{name} = {{{items}'progressbar': progress.enabled()}}"
+    return f"{name} = {value!r}"
+
+
 def _helpers(module) -> tuple[list[str], list[str], list[str]]:
     """(imports, constants, function sources) of the set's public helpers.
 
@@ -101,7 +113,7 @@ def _helpers(module) -> tuple[list[str], list[str], list[str]]:
                     and not callable(value) and not inspect.ismodule(value):
                 ast.literal_eval(repr(value))  # plain data only
                 copied[var] = value
-    constants = [f"{name} = {value!r}" for name, value in copied.items()]
+    constants = [_data_source(name, value) for name, value in copied.items()]
     sources = [inspect.getsource(getattr(module, name)) for name in functions]
     return imports, constants, sources
 
@@ -110,6 +122,8 @@ def public_module(set_name: str) -> str:
     """The source of the release's ``lmmteach/exercises/<set_name>.py``."""
     module = importlib.import_module(f"lmmteach.exercises.{set_name}")
     imports, constants, helpers = _helpers(module)
+    if any("progress.enabled()" in line for line in constants):
+        imports.append("from lmmteach import progress")
     names = [q.name for q in module.QUESTIONS] + [n for n in module.__all__ if not n.startswith("q")]
     parts = [f'"""Exercise set {set_name} (student release): checks say whether an answer has the expected form;\n'
              'the grader holds the answers and judges them after submission."""\n',
