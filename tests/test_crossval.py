@@ -58,7 +58,7 @@ def test_grouped_kfold_passes_training_data_without_the_held_out_groups(small):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"k": 1}, "k >= 2"), ({"k": 13}, "13 folds"), ({"k": 7, "group": "g"}, "6 groups"), ({"group": "mouse"}, "'mouse'")],
+    [({"k": 1}, "k .*>= 2"), ({"k": 13}, "13 folds"), ({"k": 7, "group": "g"}, "6 groups"), ({"group": "mouse"}, "'mouse'")],
 )
 def test_kfold_bad_input(small, kwargs, message):
     with pytest.raises(ValueError, match=message):
