@@ -17,13 +17,13 @@ import numpy as np
 __all__ = ["real_number", "whole_number", "seed", "float_array", "mapping"]
 
 
-def real_number(value, name: str, *, low: float | None = None, strict: bool = True) -> float:
-    """``value`` as a finite float; above ``low`` (``strict``) or at least ``low`` when ``low`` is given."""
+def real_number(value, name: str, *, low: float | None = None, strict: bool = True, infinite: bool = False) -> float:
+    """``value`` as a float, finite unless ``infinite``; above ``low`` (``strict``) or at least ``low`` if given."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+    if np.isnan(value) or (not infinite and np.isinf(value)):
+        raise ValueError(f"{name} must be {'a number, not NaN' if infinite else 'finite'}, got {value!r}")
     if low is not None and (value <= low if strict else value < low):
         raise ValueError(f"{name} must be {'>' if strict else '>='} {low:g}, got {value!r}")
     return value

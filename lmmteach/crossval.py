@@ -231,7 +231,7 @@ def reloo(
     k_hat = np.asarray(loo["pareto_k"]).ravel()
     if len(k_hat) != len(data):
         raise ValueError(f"loo has {len(k_hat)} observations but data has {len(data)} rows")
-    threshold = good_k(loo) if threshold is None else checks.real_number(threshold, "threshold")
+    threshold = good_k(loo) if threshold is None else checks.real_number(threshold, "threshold", infinite=True)
     bad = np.flatnonzero(k_hat > threshold)
 
     out = deepcopy(loo)
@@ -257,7 +257,7 @@ def pareto_k_table(loo, threshold: float | None = None) -> pd.DataFrame:
     if "pareto_k" not in loo:
         raise ValueError("pareto_k_table needs az.loo(..., pointwise=True) output")
     k_hat = np.asarray(loo["pareto_k"]).ravel()
-    cut = good_k(loo) if threshold is None else checks.real_number(threshold, "threshold")
+    cut = good_k(loo) if threshold is None else checks.real_number(threshold, "threshold", infinite=True)
     bins = [
         (f"(-Inf, {cut:.2f}]  good", k_hat <= cut),
         (f"({cut:.2f}, 1]  bad", (k_hat > cut) & (k_hat <= 1)),
