@@ -16,7 +16,8 @@ order the course meets them (CONTRIBUTING.md has the full map):
 * ``gibbs`` -- the Gibbs sampler of lessons 9-10 (a package); ``sbc`` --
   simulation-based calibration; ``explorers`` -- the interactive widgets;
 * ``exercises`` -- self-checking exercise questions (a package);
-  ``versions`` -- the watermark cell at the end of every notebook.
+  ``versions`` -- the watermark cell at the end of every notebook; ``checks``
+  -- the argument checks the modules share.
 
 ``lmmteach.tools`` holds what lessons never import: the notebook runner, the
 exercise generator, the grader and the data rebuild command.

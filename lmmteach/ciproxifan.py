@@ -62,7 +62,11 @@ class Design:
 
 
 def _genotype_ko(column: pd.Series) -> np.ndarray:
-    """1.0 for knock-out mice, 0.0 for wild type, from labels or a 0/1 column."""
+    """1.0 for knock-out mice, 0.0 for wild type, from labels or a 0/1 column.
+
+    The rule for a numeric (or boolean) column is the design matrix's own
+    coding: 0 (False) is the wild type ``wt``, the reference; 1 (True) is ``ko``.
+    """
     if isinstance(column.dtype, pd.CategoricalDtype) or column.dtype == object or pd.api.types.is_string_dtype(column):
         values = column.astype(str)
         unknown = sorted(set(values) - {"wt", "ko"})
@@ -71,7 +75,7 @@ def _genotype_ko(column: pd.Series) -> np.ndarray:
         return (values == "ko").to_numpy(dtype=float)
     values = pd.to_numeric(column, errors="raise").to_numpy(dtype=float)
     if not np.isin(values, (0.0, 1.0)).all():
-        raise ModelDataError("numeric column 'Genotype' must be 0 (wt) or 1 (ko)")
+        raise ModelDataError(f"numeric column 'Genotype' must be 0 (wt) or 1 (ko); found {sorted({float(v) for v in values} - {0.0, 1.0})}")
     return values
 
 
@@ -81,7 +85,8 @@ def design(data: pd.DataFrame, *, needs_id: bool = False) -> Design:
     Raises :class:`ModelDataError` naming the problem: not a DataFrame, no
     rows, a missing column, a missing value, a non-numeric ``Treatment`` or
     ``WAKE``, an unknown genotype, or (when ``needs_id``) an ``id`` column
-    that is not a pandas ``category``.
+    that is not a pandas ``category``. ``Genotype`` holds the labels
+    ``wt``/``ko`` or the numbers 0 (wt) / 1 (ko).
     """
     if not isinstance(data, pd.DataFrame):
         raise ModelDataError(f"expected a pandas DataFrame, got {type(data).__name__}")

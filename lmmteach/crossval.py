@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-from lmmteach import progress
+from lmmteach import checks, progress
 
 __all__ = [
     "GOOD_K", "KFoldResult", "compare_pointwise", "gaussian_log_lik", "good_k", "kfold", "kfold_split", "mse",
@@ -79,19 +79,19 @@ def gaussian_log_lik(
     integrated out, ``y ~ Normal(mu_fixed, sqrt(sigma**2 + sigma_u**2))``, which
     needs ``sigma_u`` (a number, e.g. the report's fixed 10, or ``(S,)`` draws).
     """
-    mu_fixed = np.asarray(mu_fixed, float)
-    y = np.asarray(y, float)
-    sigma = np.asarray(sigma, float).reshape(-1, 1)
+    mu_fixed = checks.float_array(mu_fixed, "mu_fixed")
+    y = checks.float_array(y, "y")
+    sigma = checks.float_array(sigma, "sigma").reshape(-1, 1)
     if not np.all(np.isfinite(sigma) & (sigma > 0)):
         raise ValueError(f"sigma must be positive and finite in every draw, got min {np.nanmin(sigma):g} "
                          f"({int(np.sum(~(sigma > 0)))} draw(s) <= 0 or NaN)")
-    if sigma_u is not None and not np.all(np.asarray(sigma_u, float) >= 0):
+    if sigma_u is not None and not np.all(checks.float_array(sigma_u, "sigma_u") >= 0):
         raise ValueError(f"sigma_u must be >= 0 (a standard deviation), got {sigma_u!r}")
     if mu_fixed.ndim != 2 or mu_fixed.shape[1] != y.shape[0] or sigma.shape[0] != mu_fixed.shape[0]:
         raise ValueError(f"shape mismatch: mu_fixed {mu_fixed.shape}, y {y.shape}, sigma {sigma.shape}")
     if u is None:
         return norm.logpdf(y, mu_fixed, sigma)
-    u = np.asarray(u, float)
+    u = checks.float_array(u, "u")
     new = np.isnan(u)
     out = norm.logpdf(y, mu_fixed + np.where(new, 0.0, u), sigma)
     if new.any():
@@ -118,9 +118,9 @@ def kfold_split(n: int, k: int, seed: int, groups=None) -> np.ndarray:
     fold's test rows come from mice the training rows never saw. Folds are
     balanced in number of groups (or rows).
     """
-    if not isinstance(k, (int, np.integer)) or k < 2:
-        raise ValueError(f"K-fold needs k >= 2 folds, got {k!r}")
-    rng = np.random.default_rng(seed)
+    n = checks.whole_number(n, "n (the number of rows)", low=1)
+    k = checks.whole_number(k, "k (the number of folds)", low=2)
+    rng = np.random.default_rng(checks.seed(seed))
     if groups is None:
         if k > n:
             raise ValueError(f"cannot split {n} rows into {k} folds")
@@ -178,6 +178,11 @@ def kfold(
     """
     if not isinstance(data, pd.DataFrame) or len(data) == 0:
         raise ValueError("kfold needs a non-empty DataFrame")
+    for name, function in (("fit", fit), ("log_lik", log_lik)):
+        if not callable(function):
+            raise TypeError(f"{name} must be a function, got {type(function).__name__}")
+    if group is not None and not isinstance(group, str):
+        raise TypeError(f"group must be the name of one column, got {group!r}")
     if group is not None and group not in data.columns:
         raise ValueError(f"group column {group!r} not in the data (columns: {list(data.columns)})")
     if folds is None:
@@ -185,6 +190,8 @@ def kfold(
     folds = np.asarray(folds)
     if folds.shape != (len(data),):
         raise ValueError(f"folds must give one fold per row ({len(data)}), got shape {folds.shape}")
+    if pd.isna(folds).any():
+        raise ValueError(f"folds has {int(pd.isna(folds).sum())} missing label(s): give every row a fold")
     if len(np.unique(folds)) < 2:
         raise ValueError(f"folds has a single label ({folds[0]!r}): every row would be held out at once, "
                          "leaving nothing to train on; K-fold needs at least 2 distinct fold labels")
@@ -224,8 +231,7 @@ def reloo(
     k_hat = np.asarray(loo["pareto_k"]).ravel()
     if len(k_hat) != len(data):
         raise ValueError(f"loo has {len(k_hat)} observations but data has {len(data)} rows")
-    if threshold is None:
-        threshold = good_k(loo)
+    threshold = good_k(loo) if threshold is None else checks.real_number(threshold, "threshold", infinite=True)
     bad = np.flatnonzero(k_hat > threshold)
 
     out = deepcopy(loo)
@@ -251,7 +257,7 @@ def pareto_k_table(loo, threshold: float | None = None) -> pd.DataFrame:
     if "pareto_k" not in loo:
         raise ValueError("pareto_k_table needs az.loo(..., pointwise=True) output")
     k_hat = np.asarray(loo["pareto_k"]).ravel()
-    cut = good_k(loo) if threshold is None else threshold
+    cut = good_k(loo) if threshold is None else checks.real_number(threshold, "threshold", infinite=True)
     bins = [
         (f"(-Inf, {cut:.2f}]  good", k_hat <= cut),
         (f"({cut:.2f}, 1]  bad", (k_hat > cut) & (k_hat <= 1)),
@@ -264,7 +270,7 @@ def pareto_k_table(loo, threshold: float | None = None) -> pd.DataFrame:
 
 def mse(y, yhat) -> float:
     """Mean squared error of point predictions (in-sample when yhat came from a fit to y)."""
-    y, yhat = np.asarray(y, float), np.asarray(yhat, float)
+    y, yhat = checks.float_array(y, "y"), checks.float_array(yhat, "predictions")
     if y.shape != yhat.shape:
         raise ValueError(f"y has shape {y.shape} but predictions have shape {yhat.shape}")
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(yhat))):
@@ -281,6 +287,7 @@ def compare_pointwise(scores: dict) -> pd.DataFrame:
     is much smaller than combining the two SEs when the models err on the same
     rows.
     """
+    checks.mapping(scores, "scores", "{'model A': kfold_a, 'model B': kfold_b}")
     if len(scores) < 2:
         raise ValueError("compare_pointwise needs at least two models")
     pw = {}
@@ -290,7 +297,7 @@ def compare_pointwise(scores: dict) -> pd.DataFrame:
         elif isinstance(s, pd.Series) and "loo_i" in s:
             pw[label] = np.asarray(s["loo_i"]).ravel()
         else:
-            pw[label] = np.asarray(s, float).ravel()
+            pw[label] = checks.float_array(s, f"scores[{label!r}]").ravel()
     lengths = {len(v) for v in pw.values()}
     if len(lengths) != 1:
         raise ValueError(f"models were scored on different numbers of rows: { {k: len(v) for k, v in pw.items()} }")

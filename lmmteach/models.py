@@ -38,7 +38,7 @@ import pandas as pd
 
 from lmmteach.ciproxifan import (BAMBI_FORMULA, BETA_SD, COEFS, FORMULA, RESPONSE, SIGMA_SD, SIGMA_U_SD, Design,
                                  ModelDataError, design)
-from lmmteach import progress
+from lmmteach import checks, progress
 from lmmteach.crossval import gaussian_log_lik
 
 __all__ = [
@@ -93,8 +93,7 @@ def fixed_effects(data: pd.DataFrame, *, priors: str = "weak"):
 
 def report_mixed(data: pd.DataFrame, *, u_sd: float = SIGMA_U_SD):
     """The report's mixed model (Listing 5): u_j ~ Normal(0, u_sd) with the scale FIXED."""
-    if not (np.isfinite(u_sd) and u_sd > 0):
-        raise ValueError(f"u_sd must be a positive number, got {u_sd!r}")
+    u_sd = checks.real_number(u_sd, "u_sd (the fixed scale of the mouse intercepts)", low=0)
     d = design(data, needs_id=True)
     import pymc as pm
 
@@ -158,6 +157,8 @@ def hierarchical(data: pd.DataFrame, *, centered: bool = False, sigma_u_prior: s
     ``centered=True`` samples u directly (a funnel when sigma_u is small);
     ``centered=False`` samples z_u ~ Normal(0, 1) and sets u = sigma_u * z_u.
     """
+    if not isinstance(centered, (bool, np.bool_)):
+        raise TypeError(f"centered must be True or False, got {centered!r}")
     if isinstance(sigma_u_prior, str):
         if sigma_u_prior not in SIGMA_U_PRIORS:
             raise ValueError(f"unknown sigma_u_prior {sigma_u_prior!r}; choose one of {sorted(SIGMA_U_PRIORS)} or pass a callable")
@@ -188,13 +189,17 @@ def bambi_hierarchical(data: pd.DataFrame, *, sigma_u_prior_sd: float = SIGMA_U_
     Priors as in :func:`hierarchical` with its default: every coefficient
     Normal(0, 100) (predictors not centred, so the intercept prior means the
     same), sigma HalfNormal(10), 1|id ~ Normal(0, sigma_u), sigma_u
-    HalfNormal(``sigma_u_prior_sd``). Bambi samples it non-centred.
+    HalfNormal(``sigma_u_prior_sd``). Bambi samples it non-centred. ``Genotype``
+    may be labels or 0/1 as :func:`~lmmteach.ciproxifan.design` reads it; Bambi
+    gets the labels wt/ko either way, so its coefficient is ``Genotype[ko]``.
     """
-    design(data, needs_id=True)  # only to check the frame: Bambi builds its own design from it
+    sigma_u_prior_sd = checks.real_number(sigma_u_prior_sd, "sigma_u_prior_sd (the HalfNormal scale of sigma_u)", low=0)
+    d = design(data, needs_id=True)  # checks the frame; Bambi builds its own design from it
     import bambi as bmb
 
     frame = data[[RESPONSE, "Treatment", "Genotype", "id"]].copy()
-    frame["Genotype"] = pd.Categorical(frame["Genotype"].astype(str), categories=["wt", "ko"], ordered=True)  # formulae sorts unordered levels
+    ko = d.X[:, COEFS.index("Genotype[ko]")] == 1
+    frame["Genotype"] = pd.Categorical(np.where(ko, "ko", "wt"), categories=["wt", "ko"], ordered=True)  # formulae sorts unordered levels
     frame["id"] = frame["id"].cat.remove_unused_categories()
     priors = {
         "Intercept": bmb.Prior("Normal", mu=0.0, sigma=BETA_SD),
@@ -214,24 +219,30 @@ def sample(model, *, seed: int, draws: int = 1000, tune: int = 1000, chains: int
            progressbar: bool | None = None, sampler: str | None = None, target_accept: float | None = None):
     """Sample a course model (PyMC or Bambi) and store the pointwise log-likelihood.
 
-    ``seed`` is required (an int), so every run is reproducible. Chains run
-    one after another on one core (nutpie: one thread): the course's machines
-    run two notebooks at once on two cores, and these models are tiny.
+    ``seed`` is required (an integer >= 0), so every run is reproducible.
+    Chains run one after another on one core (nutpie: one thread): the
+    course's machines run two notebooks at once on two cores, and these
+    models are tiny.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    import pymc as pm
+
+    if not (isinstance(model, pm.Model) or _is_bambi(model)):
+        raise TypeError(f"model must be a PyMC model or a Bambi model from lmmteach.models, got {type(model).__name__}")
+    if seed is None:
+        raise TypeError("seed is required (an integer >= 0), so that the run can be reproduced")
+    seed = checks.seed(seed)
+    draws, tune, chains = (checks.whole_number(value, name, low=low)
+                           for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)))
     sampler = DEFAULT_SAMPLER if sampler is None else sampler
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    if target_accept is not None and not 0 < target_accept < 1:
-        raise ValueError(f"target_accept must be between 0 and 1, got {target_accept!r}")
-    import pymc as pm
+    if target_accept is not None:
+        target_accept = checks.real_number(target_accept, "target_accept")
+        if not 0 < target_accept < 1:
+            raise ValueError(f"target_accept must lie strictly between 0 and 1 (e.g. 0.9), got {target_accept!r}")
 
     progress = show_progress(progressbar)
-    kwargs = dict(draws=int(draws), tune=int(tune), chains=int(chains), random_seed=int(seed), progressbar=progress)
+    kwargs = dict(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progress)
     if target_accept is not None:
         kwargs["target_accept"] = target_accept
     if sampler == "nutpie":
@@ -331,7 +342,7 @@ def course_log_lik(idata, test: pd.DataFrame, u_sd: float | None = None) -> np.n
     if "sigma_u" in post:
         scale = _draws(post, "sigma_u")
     else:
-        scale = SIGMA_U_SD if u_sd is None else u_sd
+        scale = SIGMA_U_SD if u_sd is None else checks.real_number(u_sd, "u_sd (the scale of a new mouse's intercept)", low=0)
     return gaussian_log_lik(mu, d.y, sigma, u, sigma_u=scale)
 
 

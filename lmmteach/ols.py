@@ -110,7 +110,11 @@ def _stars(p: float) -> str:
 
 def _check_arrays(X, y, names):
     """X as a 2-D float array, y as a 1-D float array and the column names, after checking them."""
-    X = np.asarray(X, dtype=float)
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"X (the design matrix) must hold numbers, got {type(X).__name__} with a non-numeric value; "
+                        "for a formula pass fit('y ~ x', data)") from None
     y = np.asarray(y)
     if X.ndim == 1:
         X = X[:, None]
@@ -129,6 +133,8 @@ def _check_arrays(X, y, names):
         raise ValueError("y has NaN or infinite values")
     if np.ptp(y) == 0:
         raise ValueError(f"y (the response) has the same value ({y[0]:g}) in every row: nothing to fit")
+    if isinstance(names, str):
+        raise TypeError(f"names must be a list with one name per column of X, got the string {names!r}")
     names = [f"x{j}" for j in range(X.shape[1])] if names is None else list(names)
     if len(names) != X.shape[1]:
         raise ValueError(f"{len(names)} names given for {X.shape[1]} columns of X")

@@ -23,21 +23,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lmmteach import checks
+
 __all__ = [
     "group_summary", "complete_pooling", "no_pooling", "shrinkage_weight", "shrink", "gls_mean",
     "partial_pooling", "random_intercepts", "pooling_table",
 ]
 
 
-def _check_variances(sigma_e2, sigma_u2):
-    for name, value in (("sigma_e2", sigma_e2), ("sigma_u2", sigma_u2)):
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite variance >= 0, got {value}")
-    if sigma_e2 == 0:
-        raise ValueError("sigma_e2 (residual variance) must be > 0")
+def _check_variances(sigma_e2, sigma_u2) -> tuple[float, float]:
+    """The two variances as floats: sigma_e2 > 0 (residual), sigma_u2 >= 0 (between groups)."""
+    return (checks.real_number(sigma_e2, "sigma_e2 (the residual variance)", low=0),
+            checks.real_number(sigma_u2, "sigma_u2 (the between-group variance)", low=0, strict=False))
 
 
 def _as_frame(y, groups) -> pd.DataFrame:
+    for name, values in (("y", y), ("groups", groups)):
+        if values is None or np.ndim(values) != 1:
+            raise ValueError(f"{name} must be a 1-d sequence with one value per observation, got {values!r}")
     y = pd.Series(np.asarray(y)) if not isinstance(y, pd.Series) else y.reset_index(drop=True)
     groups = pd.Series(groups).reset_index(drop=True) if not isinstance(groups, pd.Series) else groups.reset_index(drop=True)
     if len(y) != len(groups):
@@ -65,7 +68,7 @@ def group_summary(y, groups) -> pd.DataFrame:
 
 def complete_pooling(y, groups=None) -> float:
     """The single mean that complete pooling gives every group: the grand mean."""
-    y = np.asarray(y, dtype=float)
+    y = checks.float_array(y, "y")
     if y.size == 0 or not np.all(np.isfinite(y)):
         raise ValueError("y must be a non-empty array of finite numbers")
     return float(y.mean())
@@ -82,8 +85,8 @@ def shrinkage_weight(n, sigma_e2, sigma_u2):
     Written as n sigma_u^2 / (n sigma_u^2 + sigma_e^2) so that sigma_u^2 = 0
     (no between-group variance: pool completely) gives w = 0.
     """
-    _check_variances(sigma_e2, sigma_u2)
-    n = np.asarray(n, dtype=float)
+    sigma_e2, sigma_u2 = _check_variances(sigma_e2, sigma_u2)
+    n = checks.float_array(n, "n (the group sizes)")
     if np.any(n < 0):
         raise ValueError("group sizes must be >= 0")
     return n * sigma_u2 / (n * sigma_u2 + sigma_e2)
@@ -96,7 +99,7 @@ def shrink(own_mean, mu, weight):
 
 def gls_mean(y, groups, sigma_e2, sigma_u2) -> float:
     """The population mean's GLS estimate: group means weighted by 1/(sigma_u^2 + sigma_e^2/n_j)."""
-    _check_variances(sigma_e2, sigma_u2)
+    sigma_e2, sigma_u2 = _check_variances(sigma_e2, sigma_u2)
     summary = group_summary(y, groups)
     precision = 1.0 / (sigma_u2 + sigma_e2 / summary["n"].to_numpy())
     return float(np.sum(precision * summary["mean"].to_numpy()) / np.sum(precision))
@@ -107,10 +110,8 @@ def partial_pooling(y, groups, sigma_e2, sigma_u2, mu=None) -> pd.Series:
     summary = group_summary(y, groups)
     if mu is None:
         mu = gls_mean(y, groups, sigma_e2, sigma_u2)
-    elif isinstance(mu, (bool, np.bool_)) or not isinstance(mu, (int, float, np.integer, np.floating)):
-        raise TypeError(f"mu (the value to shrink towards) must be a number, got {type(mu).__name__}")
-    elif not np.isfinite(mu):
-        raise ValueError(f"mu (the value to shrink towards) must be finite, got {mu!r}")
+    else:
+        mu = checks.real_number(mu, "mu (the value to shrink towards)")
     w = shrinkage_weight(summary["n"].to_numpy(), sigma_e2, sigma_u2)
     return pd.Series(shrink(summary["mean"].to_numpy(), mu, w), index=summary.index, name="partial_pooling")
 

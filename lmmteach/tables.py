@@ -23,6 +23,7 @@ import pandas as pd
 from statsmodels.regression.linear_model import RegressionResultsWrapper
 from statsmodels.regression.mixed_linear_model import MixedLMResultsWrapper
 
+from lmmteach import checks
 from lmmteach.ciproxifan import PARAMETERS
 from lmmteach.crossval import good_k, mse
 from lmmteach.models import course_posterior
@@ -109,8 +110,9 @@ def parameter_table(fits: dict) -> pd.DataFrame:
     variance parameters, reported without one); for Bayesian fits
     ``estimate`` is the posterior mean and ``se`` the posterior SD.
     """
-    if not fits:
+    if fits is None or (isinstance(fits, dict) and not fits):
         raise ValueError("parameter_table needs at least one fitted model")
+    checks.mapping(fits, "fits", "{'OLS': ols.fit(...), 'REML': reml.fit(...)}")
     records = []
     for label, fit in fits.items():
         rows = _rows(fit)
@@ -125,6 +127,9 @@ def parameter_table(fits: dict) -> pd.DataFrame:
 
 def table1(tidy: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """The wide, printable form of :func:`parameter_table`: ``"44.57 ± 2.70"`` per cell."""
+    if not isinstance(tidy, pd.DataFrame):
+        raise TypeError(f"table1 needs the DataFrame that parameter_table returns, got {type(tidy).__name__}")
+    digits = checks.whole_number(digits, "digits", low=0)
     missing = {"model", "parameter", "estimate", "se"} - set(tidy.columns)
     if missing:
         raise ValueError(f"table1 needs the output of parameter_table; missing column(s) {sorted(missing)}")
@@ -156,10 +161,14 @@ def prediction_table(
     ``{"kfold_mouse": {...}}`` gives ``elpd_kfold_mouse`` and ``se_kfold_mouse``).
     Missing scores are NaN: OLS/REML have no posterior to score.
     """
-    if not predictions:
+    if predictions is None or (isinstance(predictions, dict) and not predictions):
         raise ValueError("prediction_table needs at least one model's predictions")
-    loo = loo or {}
-    kfold_results = kfold_results or {}
+    checks.mapping(predictions, "predictions", "{'OLS': fit.fittedvalues}")
+    loo = {} if loo is None else checks.mapping(loo, "loo", "{'hierarchical': az.loo(idata, pointwise=True)}")
+    kfold_results = ({} if kfold_results is None
+                     else checks.mapping(kfold_results, "kfold_results", "{'kfold_mouse': {'hierarchical': kfold_result}}"))
+    for prefix, by_model in kfold_results.items():
+        checks.mapping(by_model, f"kfold_results[{prefix!r}]", "{'hierarchical': kfold_result}")
     unknown = set(loo) - set(predictions)
     for by_model in kfold_results.values():
         unknown |= set(by_model) - set(predictions)

@@ -415,3 +415,39 @@ def test_x_conditional_refuses_a_non_positive_variance(sx, se):
 def test_grid_posterior_refuses_a_bad_grid(grid):
     with pytest.raises(ValueError, match="sigma2_x_grid must be a 1-d grid of at least two positive"):
         gibbs.grid_posterior(_small_W(), sigma2_x_grid=grid, sigma2_e_grid=[0.5, 1.0])
+
+
+@pytest.mark.parametrize("conditional", [gibbs.x_conditional, gibbs.x_conditional_numeric])
+@pytest.mark.parametrize(
+    "args, error, words",
+    [
+        ((1.0, -1.0), ValueError, "sigma2_e must be a positive finite variance, got -1"),
+        ((0.0, 1.0), ValueError, "sigma2_x must be a positive finite variance, got 0"),
+        (("1", 1.0), TypeError, "sigma2_x must hold numbers"),
+        ((np.ones(2), 1.0), TypeError, "sigma2_x must be a single number"),
+        ((1.0, 1.0, np.nan), ValueError, "mu must be finite"),
+    ],
+)
+def test_both_x_conditionals_refuse_a_bad_variance_or_mean(conditional, args, error, words):
+    """Before: the brute-force conditional returned a mean and variance for a negative variance, and NaN for mu=NaN."""
+    with pytest.raises(error, match=words):
+        conditional(np.array([0.1, 0.2]), *args)
+
+
+@pytest.mark.parametrize("sx, se", [(-1.0, 1.0), (1.0, 0.0), (np.array([1.0, -2.0]), 1.0)])
+def test_log_marginal_posterior_refuses_a_non_positive_variance(sx, se):
+    """Before: NaN (the log of a negative number) with only NumPy's RuntimeWarning."""
+    with pytest.raises(ValueError, match="must be a positive finite variance"):
+        gibbs.log_marginal_posterior(_small_W(), sx, se)
+
+
+@pytest.mark.parametrize("seed, error, words", [(-1, ValueError, "seed must be an integer >= 0"),
+                                                ("a", TypeError, "seed must be an integer, got str")])
+def test_sample_names_a_bad_seed(seed, error, words):
+    with pytest.raises(error, match=words):
+        gibbs.sample(_small_W(), draws=20, burn=5, chains=1, seed=seed)
+
+
+def test_data_that_is_text_is_named():
+    with pytest.raises(TypeError, match="W must hold numbers"):
+        gibbs.sample([["a", "b"], ["c", "d"]], draws=20, burn=5, chains=1)

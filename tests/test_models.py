@@ -98,14 +98,81 @@ def test_show_progress(monkeypatch):
     assert models.show_progress(None) is False
 
 
-def test_sample_checks_its_arguments(wake):
-    model = models.fixed_effects(wake)
-    with pytest.raises(ValueError, match="seed"):
-        models.sample(model, seed=None)
-    with pytest.raises(ValueError, match="sampler"):
-        models.sample(model, seed=1, sampler="gibbs")
-    with pytest.raises(ValueError, match="draws"):
-        models.sample(model, seed=1, draws=0)
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"seed": None}, TypeError, "seed is required"),
+        ({"seed": -1}, ValueError, "seed must be an integer >= 0, got -1"),
+        ({"seed": 1.5}, TypeError, "seed must be an integer, got float"),
+        ({"seed": "1"}, TypeError, "seed must be an integer, got str"),
+        ({"seed": True}, TypeError, "seed must be an integer, got bool"),
+        ({"seed": 1, "sampler": "gibbs"}, ValueError, "sampler must be one of"),
+        ({"seed": 1, "draws": 0}, ValueError, "draws must be an integer >= 1"),
+        ({"seed": 1, "tune": 10.0}, TypeError, "tune must be an integer"),
+        ({"seed": 1, "target_accept": "0.9"}, TypeError, "target_accept must be a number, got str"),
+        ({"seed": 1, "target_accept": 1.5}, ValueError, "target_accept must lie strictly between 0 and 1"),
+        ({"seed": 1, "target_accept": 0}, ValueError, "target_accept must lie strictly between 0 and 1"),
+        ({"seed": 1, "target_accept": np.nan}, ValueError, "target_accept must be finite"),
+    ],
+)
+def test_sample_names_a_bad_argument_before_sampling(wake, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        models.sample(models.fixed_effects(wake), **kwargs)
+
+
+def test_sample_refuses_something_that_is_not_a_model():
+    with pytest.raises(TypeError, match="model must be a PyMC model or a Bambi model.*got NoneType"):
+        models.sample(None, seed=1)
+
+
+@pytest.mark.parametrize(
+    "build, argument",
+    [
+        (lambda data, value: models.report_mixed(data, u_sd=value), "u_sd"),
+        (lambda data, value: models.bambi_hierarchical(data, sigma_u_prior_sd=value), "sigma_u_prior_sd"),
+    ],
+)
+@pytest.mark.parametrize(
+    "value, error, words",
+    [(0, ValueError, "must be > 0"), (-10.0, ValueError, "must be > 0"), (np.inf, ValueError, "must be finite"),
+     ("10", TypeError, "must be a number, got str"), (None, TypeError, "must be a number, got NoneType")],
+)
+def test_a_bad_prior_scale_is_refused_when_the_model_is_built(wake, build, argument, value, error, words):
+    """Before: these built silently and failed later inside nutpie with a Rust backtrace (or sampled nonsense)."""
+    with pytest.raises(error, match=f"{argument}.*{words}"):
+        build(wake, value)
+
+
+def test_course_log_lik_refuses_a_bad_new_mouse_scale():
+    post = {"beta": np.zeros((1, 2, 4)), "sigma": np.ones((1, 2)), "u": np.zeros((1, 2, 1))}
+    idata = az.from_dict(posterior=post, coords={"coef": list(models.COEFS), "id": ["1"]}, dims={"beta": ["coef"], "u": ["id"]})
+    test = pd.DataFrame({"WAKE": [40.0], "Treatment": [0.0], "Genotype": ["wt"], "id": pd.Categorical(["2"])})
+    with pytest.raises(TypeError, match="u_sd .*must be a number, got str"):
+        models.course_log_lik(idata, test, u_sd="10")
+
+
+def test_centered_must_be_true_or_false(wake):
+    with pytest.raises(TypeError, match="centered must be True or False, got 'yes'"):
+        models.hierarchical(wake, centered="yes")
+
+
+@pytest.mark.parametrize("coding", [lambda g: (g == "ko").astype(int), lambda g: g == "ko", lambda g: (g == "ko") * 1.0])
+def test_a_numeric_genotype_is_read_as_zero_wt_one_ko_by_every_builder(wake, coding):
+    """ciproxifan.design documents a 0/1 Genotype (0 = wt, 1 = ko); Bambi's formula used to fail on it."""
+    numeric = wake.assign(Genotype=coding(wake["Genotype"]))
+    np.testing.assert_array_equal(models.design(numeric).X, models.design(wake).X)
+    labelled, coded = models.bambi_hierarchical(wake), models.bambi_hierarchical(numeric)
+    for part in ("common", "group"):
+        expected = getattr(labelled.components["mu"].design, part)
+        got = getattr(coded.components["mu"].design, part)
+        assert got.as_dataframe().columns.tolist() == expected.as_dataframe().columns.tolist()
+        np.testing.assert_array_equal(np.asarray(got.as_dataframe()), np.asarray(expected.as_dataframe()))
+    assert "Genotype[ko]" in labelled.components["mu"].design.common.as_dataframe().columns
+
+
+def test_a_genotype_coded_other_than_zero_one_is_named(wake):
+    with pytest.raises(models.ModelDataError, match="must be 0 \\(wt\\) or 1 \\(ko\\); found \\[2.0\\]"):
+        models.bambi_hierarchical(wake.assign(Genotype=(wake["Genotype"] == "ko").astype(int) * 2))
 
 
 @pytest.mark.parametrize("sampler", models.SAMPLERS)

@@ -147,6 +147,10 @@ def test_bad_arrays():
         ols.fit(np.eye(3), np.arange(3.0))
     with pytest.raises(ValueError, match="numeric"):
         ols.fit(np.ones((3, 1)), np.array(["a", "b", "c"]))
+    with pytest.raises(TypeError, match="X \\(the design matrix\\) must hold numbers"):
+        ols.fit(np.array([["1", "a"]] * 5), np.arange(5.0))
+    with pytest.raises(TypeError, match="names must be a list with one name per column of X, got the string 'ab'"):
+        ols.fit(np.column_stack([np.ones(5), np.arange(5.0)]), np.arange(5.0) ** 2, names="ab")
 
 
 def test_formula_without_intercept_matches_statsmodels():

@@ -98,3 +98,26 @@ def test_partial_pooling_refuses_a_bad_mu(mu, error, words):
     y, groups = np.array([1.0, 2.0, 3.0, 4.0]), np.array(["a", "a", "b", "b"])
     with pytest.raises(error, match=words):
         pooling.partial_pooling(y, groups, 1.0, 1.0, mu=mu)
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda y, g: pooling.partial_pooling(y, g, "1", 1.0), TypeError, "sigma_e2 \\(the residual variance\\) must be a number, got str"),
+        (lambda y, g: pooling.partial_pooling(y, g, 1.0, None), TypeError, "sigma_u2 .* must be a number, got NoneType"),
+        (lambda y, g: pooling.partial_pooling(y, g, 1.0, np.array([1.0, 2.0])), TypeError, "sigma_u2 .* must be a number, got ndarray"),
+        (lambda y, g: pooling.pooling_table(y, g, 1.0, [1.0]), TypeError, "sigma_u2 .* must be a number, got list"),
+        (lambda y, g: pooling.gls_mean(y, g, np.nan, 1.0), ValueError, "sigma_e2 .* must be finite"),
+        (lambda y, g: pooling.shrinkage_weight(3, True, 1.0), TypeError, "sigma_e2 .* must be a number, got bool"),
+        (lambda y, g: pooling.shrinkage_weight("3", 1.0, 1.0), TypeError, "n \\(the group sizes\\) must hold numbers"),
+        (lambda y, g: pooling.complete_pooling("abc"), TypeError, "y must hold numbers"),
+        (lambda y, g: pooling.complete_pooling([True, False]), TypeError, "y must hold numbers.*bool"),
+        (lambda y, g: pooling.no_pooling(None, g), ValueError, "y must be a 1-d sequence"),
+        (lambda y, g: pooling.no_pooling(3.0, g), ValueError, "y must be a 1-d sequence"),
+        (lambda y, g: pooling.no_pooling(y, "ab"), ValueError, "groups must be a 1-d sequence"),
+    ],
+)
+def test_strings_arrays_and_none_where_a_number_belongs_are_named(call, error, words):
+    """Before: NumPy's casting errors ('ufunc isfinite not supported'), or a silent answer for '3' and True."""
+    with pytest.raises(error, match=words):
+        call(np.array([1.0, 2.0, 3.0, 4.0]), np.array(["a", "a", "b", "b"]))

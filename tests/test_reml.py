@@ -739,3 +739,28 @@ def test_boolean_response_is_refused_by_ols_and_reml_alike(sleep):
             fit()
         messages.append(str(err.value))
     assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize(
+    "data, error, words",
+    [
+        (lambda s: None, TypeError, "data must be a pandas DataFrame, got NoneType"),
+        (lambda s: s.iloc[:0], ValueError, "data has no rows"),
+        (lambda s: s.assign(Days=s["Days"].where(s.index != 3, np.inf)), ValueError, "'Days' .*NaN or infinite in 1 row.*\\[3\\]"),
+        (lambda s: s.assign(Days=s["Days"].astype(str)), ValueError, "'Days' holds numbers stored as text"),
+        (lambda s: s.assign(Reaction=pd.array(s["Reaction"].round().where(s.index != 4), dtype="Int64")), ValueError,
+         "NaN.*'Reaction'.*rows \\[4\\]"),
+        (lambda s: s.assign(Subject=[1, "a", 2.5] * 60), ValueError, "'Subject' mixes types"),
+    ],
+)
+def test_the_data_checks_of_formulas_apply_to_reml(sleep, data, error, words):
+    """The shared checks (tests/test_formulas.py) reach reml.fit too: None, an empty frame, inf, text, a nullable NA."""
+    with pytest.raises(error, match=words):
+        reml.fit("Reaction ~ Days + (1 | Subject)", data(sleep))
+
+
+@pytest.mark.parametrize("formula, words", [("~ Days + (1 | Subject)", "no response"),
+                                            ("Reaction ~ Days + + (1 | Subject)", "empty term")])
+def test_a_formula_without_response_or_with_an_empty_term_is_named(sleep, formula, words):
+    with pytest.raises(ValueError, match=words):
+        reml.fit(formula, sleep)

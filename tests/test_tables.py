@@ -125,3 +125,34 @@ def test_prediction_table(small):
         crossval.mse(y, y[:3])
 
 
+
+
+@pytest.fixture(scope="module")
+def course_ols(cipro):
+    return ols.fit(FORMULA, cipro)
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda fit: tables.parameter_table([fit]), TypeError, "fits must be a dict from labels to results.*got list"),
+        (lambda fit: tables.parameter_table(fit), TypeError, "fits must be a dict from labels to results.*got OLSResult"),
+        (lambda fit: tables.parameter_table(None), ValueError, "at least one fitted model"),
+        (lambda fit: tables.table1([1, 2]), TypeError, "table1 needs the DataFrame that parameter_table returns"),
+        (lambda fit: tables.table1(tables.parameter_table({"ols": fit}), digits="2"), TypeError, "digits must be an integer"),
+        (lambda fit: tables.table1(tables.parameter_table({"ols": fit}), digits=2.5), TypeError, "digits must be an integer"),
+        (lambda fit: tables.table1(tables.parameter_table({"ols": fit}), digits=-1), ValueError, "digits must be an integer >= 0"),
+        (lambda fit: tables.prediction_table(fit.fittedvalues, [fit.fittedvalues]), TypeError, "predictions must be a dict"),
+        (lambda fit: tables.prediction_table(fit.fittedvalues, {"a": fit.fittedvalues}, loo=["a"]), TypeError, "loo must be a dict"),
+        (lambda fit: tables.prediction_table(fit.fittedvalues, {"a": fit.fittedvalues}, kfold_results=["a"]), TypeError,
+         "kfold_results must be a dict"),
+        (lambda fit: tables.prediction_table(fit.fittedvalues, {"a": fit.fittedvalues}, kfold_results={"kf": ["a"]}),
+         TypeError, "kfold_results\\['kf'\\] must be a dict"),
+        (lambda fit: tables.prediction_table("abc", {"a": fit.fittedvalues}), TypeError, "y must hold numbers"),
+        (lambda fit: tables.prediction_table(fit.fittedvalues, {"a": "abc"}), TypeError, "predictions must hold numbers"),
+    ],
+)
+def test_lists_strings_and_bad_digits_are_named(course_ols, call, error, words):
+    """Before: AttributeError ('list' object has no attribute 'items'), format-spec errors, NumPy casting errors."""
+    with pytest.raises(error, match=words):
+        call(course_ols)

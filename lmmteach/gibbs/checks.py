@@ -10,7 +10,9 @@ import warnings
 
 import numpy as np
 
-__all__ = ["check_prior", "check_mean", "check_data", "check_counts"]
+from lmmteach import checks
+
+__all__ = ["check_prior", "check_mean", "check_data", "check_counts", "check_variances"]
 
 
 def check_prior(prior, name: str) -> tuple[float, float]:
@@ -41,7 +43,7 @@ def check_mean(mean):
 
 def check_data(W, *, stacked: bool = False) -> np.ndarray:
     """W as a float array: n x m (or K x n x m when ``stacked``), m >= 2 replicates, n >= 2 rows, all finite."""
-    W = np.asarray(W, dtype=float)
+    W = checks.float_array(W, "W")
     ndim = 3 if stacked else 2
     if W.ndim != ndim:
         shape = "(data sets x n observations x m replicates)" if stacked else "(n observations x m replicates)"
@@ -61,6 +63,20 @@ def check_data(W, *, stacked: bool = False) -> np.ndarray:
             UserWarning, stacklevel=3,
         )
     return W
+
+
+def check_variances(sigma2_x, sigma2_e, mu=0.0, *, scalar: bool = False):
+    """sigma2_x and sigma2_e as float arrays of positive finite variances (single numbers if ``scalar``), a finite mu."""
+    out = []
+    for name, value in (("sigma2_x", sigma2_x), ("sigma2_e", sigma2_e)):
+        value = checks.float_array(value, name)
+        if scalar and value.ndim:
+            raise TypeError(f"{name} must be a single number, got an array of shape {value.shape}")
+        if not np.all(np.isfinite(value) & (value > 0)):
+            got = f"{float(value):g}" if value.ndim == 0 else f"values down to {np.nanmin(value):g}"
+            raise ValueError(f"{name} must be a positive finite variance, got {got}")
+        out.append(value)
+    return out[0], out[1], checks.real_number(mu, "mu")
 
 
 def check_counts(draws, burn, chains=1, thin=1) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmmteach.gibbs.checks import check_prior
+from lmmteach.gibbs.checks import check_prior, check_variances
 from lmmteach.gibbs.note import DEFAULT_PRIOR
 
 __all__ = ["log_marginal_posterior", "grid_posterior", "x_conditional_numeric"]
@@ -32,8 +32,7 @@ def log_marginal_posterior(W, sigma2_x, sigma2_e, *, prior_x=DEFAULT_PRIOR, prio
     a_x, b_x = check_prior(prior_x, "prior_x")
     a_e, b_e = check_prior(prior_e, "prior_e")
     n, m = W.shape
-    sx = np.asarray(sigma2_x, dtype=float)
-    se = np.asarray(sigma2_e, dtype=float)
+    sx, se, mu = check_variances(sigma2_x, sigma2_e, mu)
     row_means = W.mean(axis=1)
     ss_between = float(((row_means - mu) ** 2).sum())
     ss_within = float(((W - row_means[:, None]) ** 2).sum())
@@ -71,6 +70,7 @@ def x_conditional_numeric(w_row, sigma2_x, sigma2_e, mu=0.0, grid_size=20001, wi
     normalise numerically and take moments.
     """
     w_row = np.asarray(w_row, dtype=float)
+    sigma2_x, sigma2_e, mu = (float(v) for v in check_variances(sigma2_x, sigma2_e, mu, scalar=True))
     centre = (w_row.mean() + mu) / 2
     half = width * np.sqrt(sigma2_x + sigma2_e) + abs(w_row.mean() - mu)
     x = np.linspace(centre - half, centre + half, grid_size)

@@ -47,7 +47,8 @@ from typing import Callable
 import arviz as az
 import numpy as np
 
-from lmmteach.gibbs.checks import check_counts, check_data, check_mean, check_prior
+from lmmteach import checks
+from lmmteach.gibbs.checks import check_counts, check_data, check_mean, check_prior, check_variances
 from lmmteach.gibbs.note import DEFAULT_PRIOR, initial_values
 
 __all__ = ["Variant", "VARIANTS", "x_conditional", "sample", "sample_many"]
@@ -85,9 +86,7 @@ def x_conditional(w_row, sigma2_x, sigma2_e, mu=0.0, variant="corrected"):
     """Mean and variance of X_i | rest as each sampler computes it (closed form, from the variant's precision)."""
     rule = _variant_rule(variant)
     w_row = np.asarray(w_row, dtype=float)
-    for name, value in (("sigma2_x", sigma2_x), ("sigma2_e", sigma2_e)):
-        if not (np.isscalar(value) and np.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive finite variance, got {value!r}")
+    sigma2_x, sigma2_e, mu = (float(v) for v in check_variances(sigma2_x, sigma2_e, mu, scalar=True))
     prec = rule.precision(sigma2_x, sigma2_e, w_row.size)
     pull = mu / sigma2_x if rule.pulls_to_mu else 0.0
     return float((w_row.sum() / sigma2_e + pull) / prec), float(1 / prec)
@@ -293,7 +292,7 @@ def sample(W, *, draws: int = 2000, burn: int = 500, chains: int = 4, seed: int 
     observed, W = W, W - shift
     if mean is not None and mean != "flat":
         mean = (mean[0] - shift, mean[1])
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(checks.seed(seed))
     sx, se, mu = _note_start(W)
     sx0, se0, mu0 = np.full(chains, float(sx)), np.full(chains, float(se)), np.full(chains, float(mu))
     if rule.spread_starts and chains > 1:
