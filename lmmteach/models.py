@@ -56,8 +56,8 @@ __all__ = [
 # included, on every course model where both ran without divergences: 1.3-1.6
 # times on a heavily loaded machine (benchmarks/results/samplers.json, written by
 # benchmarks/samplers.py and read by lesson 5), 1.7-1.8 times on a quiet one in an
-# earlier run. "pymc" is kept for comparison, for many refits of one model
-# (lessons 7-8) and for models nutpie cannot compile.
+# earlier run. "pymc" is kept for comparison (lesson 7 samples with it) and for
+# models nutpie cannot compile; many refits of one model use WeightedModel.
 DEFAULT_SAMPLER = "nutpie"
 SAMPLERS = ("nutpie", "pymc")
 
@@ -235,6 +235,7 @@ def _check_run(seed, draws, tune, chains) -> None:
 
 
 def _checked_target_accept(target_accept) -> float:
+    """NUTS's target acceptance rate, a number strictly between 0 and 1."""
     if isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) or not 0 < target_accept < 1:
         raise ValueError(f"target_accept must be between 0 and 1, got {target_accept!r}")
     return float(target_accept)
