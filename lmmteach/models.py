@@ -16,6 +16,9 @@ variable names, so tables, plots and cross-validation read them alike:
   stated explicitly);
 * :func:`sample`: a seeded sampler run that also stores the pointwise
   log-likelihood PSIS-LOO needs, for PyMC and Bambi models alike;
+* :class:`WeightedModel`: a model built with ``weighted=True`` and compiled
+  once (nutpie), then fitted to any subset of its rows by 0/1 weights, so
+  that cross-validation's many refits never compile again;
 * :func:`course_posterior`: any of these fits' posterior under the PyMC
   models' names, Bambi's included;
 * :func:`course_log_lik` and :func:`course_fitted_mean`: held-out
@@ -26,7 +29,8 @@ The PyMC models' variables: ``beta`` (dim ``coef``, the names
 :data:`COEFS`), ``sigma``, ``u`` (dim ``id``, every level of the ``id``
 category, so a mouse left out of a subset keeps its intercept), ``sigma_u``
 (hierarchical), ``z_u`` (non-centred), the observed ``WAKE`` (dim ``obs``) and
-the data ``X`` (design matrix) and ``id_index``.
+the data ``X`` (design matrix) and ``id_index``; a weighted model has the data
+``weight`` (dim ``obs``) and the potential ``WAKE_loglik`` instead of ``WAKE``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from lmmteach.crossval import gaussian_log_lik
 
 __all__ = [
     "BAMBI_FORMULA", "COEFS", "DEFAULT_SAMPLER", "Design", "FORMULA", "ModelDataError", "SAMPLERS", "SIGMA_U_PRIORS",
+    "WeightedModel",
     "bambi_hierarchical", "course_fitted_mean", "course_log_lik", "course_posterior", "design", "fixed_effects",
     "hierarchical", "report_mixed", "sample", "show_progress",
 ]
@@ -51,8 +56,8 @@ __all__ = [
 # included, on every course model where both ran without divergences: 1.3-1.6
 # times on a heavily loaded machine (benchmarks/results/samplers.json, written by
 # benchmarks/samplers.py and read by lesson 5), 1.7-1.8 times on a quiet one in an
-# earlier run. "pymc" is kept for comparison, for many refits of one model
-# (lessons 7-8) and for models nutpie cannot compile.
+# earlier run. "pymc" is kept for comparison (lesson 7 samples with it) and for
+# models nutpie cannot compile; many refits of one model use WeightedModel.
 DEFAULT_SAMPLER = "nutpie"
 SAMPLERS = ("nutpie", "pymc")
 
@@ -64,17 +69,26 @@ def _coords(d: Design) -> dict:
     return coords
 
 
-def _mean_and_likelihood(pm, d: Design, beta, sigma, u=None):
+def _mean_and_likelihood(pm, d: Design, beta, sigma, u=None, weighted: bool = False):
     X = pm.Data("X", d.X, dims=("obs", "coef"))
     mu = X @ beta
     if u is not None:
         id_index = pm.Data("id_index", d.id_index, dims="obs")
         mu = mu + u[id_index]
-    pm.Normal(RESPONSE, mu=mu, sigma=sigma, observed=d.y, dims="obs")
+    if not weighted:
+        pm.Normal(RESPONSE, mu=mu, sigma=sigma, observed=d.y, dims="obs")
+        return
+    # Each row's log-likelihood times its weight: a weight of 0 removes the row exactly as deleting it would,
+    # while every shape stays the same, so one compiled model serves every subset of the rows.
+    weight = pm.Data("weight", np.ones(len(d.y)), dims="obs")
+    pm.Potential(f"{RESPONSE}_loglik", (weight * pm.logp(pm.Normal.dist(mu=mu, sigma=sigma), d.y)).sum())
 
 
-def fixed_effects(data: pd.DataFrame, *, priors: str = "weak"):
-    """WAKE ~ Treatment * Genotype with ``priors`` "flat" (Listing 2) or "weak" (Listing 3)."""
+def fixed_effects(data: pd.DataFrame, *, priors: str = "weak", weighted: bool = False):
+    """WAKE ~ Treatment * Genotype with ``priors`` "flat" (Listing 2) or "weak" (Listing 3).
+
+    ``weighted=True`` (every builder has it) gives each row's likelihood a 0/1 weight, for :class:`WeightedModel`.
+    """
     if priors not in ("flat", "weak"):
         raise ValueError(f"priors must be 'flat' or 'weak', got {priors!r}")
     d = design(data)
@@ -87,11 +101,11 @@ def fixed_effects(data: pd.DataFrame, *, priors: str = "weak"):
         else:
             beta = pm.Normal("beta", 0.0, BETA_SD, dims="coef")
             sigma = pm.HalfNormal("sigma", SIGMA_SD)
-        _mean_and_likelihood(pm, d, beta, sigma)
+        _mean_and_likelihood(pm, d, beta, sigma, weighted=weighted)
     return model
 
 
-def report_mixed(data: pd.DataFrame, *, u_sd: float = SIGMA_U_SD):
+def report_mixed(data: pd.DataFrame, *, u_sd: float = SIGMA_U_SD, weighted: bool = False):
     """The report's mixed model (Listing 5): u_j ~ Normal(0, u_sd) with the scale FIXED."""
     u_sd = checks.real_number(u_sd, "u_sd (the fixed scale of the mouse intercepts)", low=0)
     d = design(data, needs_id=True)
@@ -101,7 +115,7 @@ def report_mixed(data: pd.DataFrame, *, u_sd: float = SIGMA_U_SD):
         beta = pm.Normal("beta", 0.0, BETA_SD, dims="coef")
         sigma = pm.HalfNormal("sigma", SIGMA_SD)
         u = pm.Normal("u", 0.0, u_sd, dims="id")
-        _mean_and_likelihood(pm, d, beta, sigma, u)
+        _mean_and_likelihood(pm, d, beta, sigma, u, weighted=weighted)
     return model
 
 
@@ -151,7 +165,8 @@ SIGMA_U_PRIORS: dict[str, Callable] = {
 }
 
 
-def hierarchical(data: pd.DataFrame, *, centered: bool = False, sigma_u_prior: str | Callable = "halfnormal"):
+def hierarchical(data: pd.DataFrame, *, centered: bool = False, sigma_u_prior: str | Callable = "halfnormal",
+                 weighted: bool = False):
     """Varying intercepts whose scale sigma_u is estimated: u_j ~ Normal(0, sigma_u).
 
     ``centered=True`` samples u directly (a funnel when sigma_u is small);
@@ -179,7 +194,7 @@ def hierarchical(data: pd.DataFrame, *, centered: bool = False, sigma_u_prior: s
         else:
             z_u = pm.Normal("z_u", 0.0, 1.0, dims="id")
             u = pm.Deterministic("u", sigma_u * z_u, dims="id")
-        _mean_and_likelihood(pm, d, beta, sigma, u)
+        _mean_and_likelihood(pm, d, beta, sigma, u, weighted=weighted)
     return model
 
 
@@ -215,6 +230,24 @@ def show_progress(progressbar: bool | None = None) -> bool:
     return progress.enabled(progressbar)
 
 
+def _check_run(seed, draws, tune, chains) -> tuple[int, int, int, int]:
+    """A seeded run's settings: an integer seed >= 0, draws >= 1, tune >= 0, chains >= 1 (each named if wrong)."""
+    if seed is None:
+        raise TypeError("seed is required (an integer >= 0), so that the run can be reproduced")
+    seed = checks.seed(seed)
+    draws, tune, chains = (checks.whole_number(value, name, low=low)
+                           for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)))
+    return seed, draws, tune, chains
+
+
+def _checked_target_accept(target_accept) -> float:
+    """NUTS's target acceptance rate, a number strictly between 0 and 1."""
+    target_accept = checks.real_number(target_accept, "target_accept")
+    if not 0 < target_accept < 1:
+        raise ValueError(f"target_accept must lie strictly between 0 and 1 (e.g. 0.9), got {target_accept!r}")
+    return target_accept
+
+
 def sample(model, *, seed: int, draws: int = 1000, tune: int = 1000, chains: int = 4,
            progressbar: bool | None = None, sampler: str | None = None, target_accept: float | None = None):
     """Sample a course model (PyMC or Bambi) and store the pointwise log-likelihood.
@@ -228,18 +261,12 @@ def sample(model, *, seed: int, draws: int = 1000, tune: int = 1000, chains: int
 
     if not (isinstance(model, pm.Model) or _is_bambi(model)):
         raise TypeError(f"model must be a PyMC model or a Bambi model from lmmteach.models, got {type(model).__name__}")
-    if seed is None:
-        raise TypeError("seed is required (an integer >= 0), so that the run can be reproduced")
-    seed = checks.seed(seed)
-    draws, tune, chains = (checks.whole_number(value, name, low=low)
-                           for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)))
+    seed, draws, tune, chains = _check_run(seed, draws, tune, chains)
     sampler = DEFAULT_SAMPLER if sampler is None else sampler
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     if target_accept is not None:
-        target_accept = checks.real_number(target_accept, "target_accept")
-        if not 0 < target_accept < 1:
-            raise ValueError(f"target_accept must lie strictly between 0 and 1 (e.g. 0.9), got {target_accept!r}")
+        target_accept = _checked_target_accept(target_accept)
 
     progress = show_progress(progressbar)
     kwargs = dict(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progress)
@@ -259,6 +286,75 @@ def sample(model, *, seed: int, draws: int = 1000, tune: int = 1000, chains: int
         idata = pm.sample(nuts_sampler=sampler, **kwargs)
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
     return idata
+
+
+class WeightedModel:
+    """A course model built with ``weighted=True``, compiled once with nutpie, fitted to any subset of its rows.
+
+    Cross-validation fits a model again and again without some rows. Building it anew for each subset changes the
+    data's shape, so every refit compiles again (seconds each, the bulk of the work). Here a row left out gets
+    weight 0 instead, which leaves exactly the posterior of the model without that row; only the weights change
+    between fits (nutpie's ``with_data``), never the compiled code. :meth:`refitter` gives the ``fit(train)`` that
+    :func:`lmmteach.crossval.reloo` and :func:`lmmteach.crossval.kfold` take.
+    """
+
+    def __init__(self, model, data: pd.DataFrame):
+        if "weight" not in model.named_vars:
+            raise ValueError("the model has no 'weight' data: build it with weighted=True")
+        n_rows = len(model["weight"].get_value())
+        if not isinstance(data, pd.DataFrame) or len(data) != n_rows:
+            raise ValueError(f"data must be the DataFrame the model was built from ({n_rows} rows)")
+        if not data.index.is_unique:
+            raise ValueError("data's index has repeated labels: training rows are recognised by their index")
+        import nutpie
+
+        self.data = data
+        self.has_intercepts = "u" in model.named_vars
+        self.compiled = nutpie.compile_pymc_model(model)
+
+    def _weights(self, train: pd.DataFrame) -> np.ndarray:
+        """1 for each row of the data that ``train`` holds (by index and unchanged), 0 for the rest."""
+        if not isinstance(train, pd.DataFrame):
+            raise ValueError(f"train must be a DataFrame of the model's rows, got {type(train).__name__}")
+        unknown = train.index.difference(self.data.index)
+        if len(unknown) or not train.index.is_unique:
+            raise ValueError(f"train must hold rows of the model's data, each once; unknown or repeated index labels: "
+                             f"{list(unknown[:5]) or list(train.index[train.index.duplicated()][:5])}")
+        original = self.data.loc[train.index, RESPONSE].to_numpy(float)
+        if not np.array_equal(train[RESPONSE].to_numpy(float), original):
+            raise ValueError(f"train's {RESPONSE} differs from the model's data on the same rows")
+        return self.data.index.isin(train.index).astype(float)
+
+    def sample(self, train: pd.DataFrame | None = None, *, seed: int, draws: int = 1000, tune: int = 1000,
+               chains: int = 4, target_accept: float | None = None, progressbar: bool | None = None):
+        """The posterior given the rows of ``train`` (default: all), with their pointwise log-likelihood stored.
+
+        A mouse missing from ``train``'s ``id`` categories (:func:`lmmteach.crossval.kfold` drops a held-out
+        mouse's) loses its intercept from the result, exactly as if the model had been built on ``train``: its
+        intercept had no data and followed its prior, and :func:`course_log_lik` integrates it out instead.
+        """
+        seed, draws, tune, chains = _check_run(seed, draws, tune, chains)
+        options = {} if target_accept is None else {"target_accept": _checked_target_accept(target_accept)}
+        train = self.data if train is None else train
+        import nutpie
+
+        compiled = self.compiled.with_data(weight=self._weights(train))
+        idata = nutpie.sample(compiled, draws=int(draws), tune=int(tune), chains=int(chains), cores=1, seed=int(seed),
+                              save_warmup=False, progress_bar=show_progress(progressbar), **options)
+        if self.has_intercepts:
+            idata.posterior = idata.posterior.sel(id=[str(level) for level in train["id"].cat.categories])
+        log_lik = course_log_lik(idata, train).reshape(int(chains), int(draws), len(train))
+        rows = np.flatnonzero(self.data.index.isin(train.index))
+        idata.add_groups(log_likelihood={RESPONSE: log_lik}, coords={"obs": rows}, dims={RESPONSE: ["obs"]})
+        return idata
+
+    def refitter(self, seed: int, **settings) -> Callable[[pd.DataFrame], object]:
+        """``fit(train)`` for cross-validation: :meth:`sample` of ``train`` with ``seed`` and ``settings``.
+
+        Without a bar per refit: the cross-validation loop draws one over the refits.
+        """
+        settings.setdefault("progressbar", False)
+        return lambda train: self.sample(train, seed=seed, **settings)
 
 
 def course_posterior(idata):

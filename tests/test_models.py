@@ -256,3 +256,76 @@ def test_kfold_of_the_flat_prior_regression_matches_the_student_t_predictive(wak
     np.testing.assert_allclose(result.pointwise, expected, atol=0.25)
     assert np.median(np.abs(result.pointwise - expected)) < 0.05
     assert result.elpd == pytest.approx(expected.sum(), abs=0.6)
+
+
+@pytest.mark.parametrize("builder", [lambda d, **o: models.fixed_effects(d, priors="weak", **o), models.report_mixed,
+                                     models.hierarchical])
+def test_weight_zero_gives_the_log_density_of_the_data_without_those_rows(wake, builder):
+    """The weighted model's log density, held-out rows at weight 0, equals the model built without them (same point)."""
+    keep = np.ones(len(wake), bool)
+    keep[[0, 5, 6]] = False
+    weighted, full = builder(wake, weighted=True), builder(wake)
+    subset = builder(wake[keep])  # keeps every mouse's intercept: id stays a category with all levels
+    point = full.initial_point()
+    point = {name: value + 0.3 for name, value in point.items()}  # away from the prior's centre
+    logp_all = weighted.compile_logp()(point)
+    assert logp_all == pytest.approx(full.compile_logp()(point))
+    weighted.set_data("weight", keep.astype(float))
+    assert weighted.compile_logp()(point) == pytest.approx(subset.compile_logp()(point))
+    assert "WAKE" not in weighted.named_vars and "WAKE" in full.named_vars
+
+
+@pytest.fixture(scope="module")
+def weighted_flat(wake):
+    return models.WeightedModel(models.fixed_effects(wake, priors="flat", weighted=True), wake)
+
+
+def test_weighted_model_checks_its_input(wake, weighted_flat):
+    with pytest.raises(ValueError, match="weighted=True"):
+        models.WeightedModel(models.fixed_effects(wake), wake)
+    with pytest.raises(ValueError, match="33 rows"):
+        models.WeightedModel(models.fixed_effects(wake, weighted=True), wake.iloc[:10])
+    with pytest.raises(ValueError, match="unknown or repeated"):
+        weighted_flat.sample(wake.set_axis(wake.index + 100), seed=1)
+    changed = wake.assign(WAKE=wake["WAKE"] + 1)
+    with pytest.raises(ValueError, match="differs"):
+        weighted_flat.sample(changed, seed=1)
+    with pytest.raises(TypeError, match="seed is required"):
+        weighted_flat.sample(wake, seed=None)
+    with pytest.raises(ValueError, match="target_accept"):
+        weighted_flat.sample(wake, seed=1, target_accept=1.5)
+
+
+def test_weighted_kfold_of_the_flat_prior_regression_matches_the_student_t_predictive(wake, weighted_flat):
+    """Refits by weight, one compiled model: the same exact predictive as refits on the subsets (test above)."""
+    from scipy.stats import t as student_t
+
+    fit = weighted_flat.refitter(4, draws=1500, tune=300, chains=1)
+    result = crossval.kfold(wake, fit, models.course_log_lik, k=3, seed=1, group="id")
+    expected = np.empty(len(wake))
+    for f in range(3):
+        train, test = models.design(wake[result.folds != f]), models.design(wake[result.folds == f])
+        b, rss, *_ = np.linalg.lstsq(train.X, train.y, rcond=None)
+        nu = len(train.y) - train.X.shape[1] - 1
+        lev = np.einsum("ij,jk,ik->i", test.X, np.linalg.inv(train.X.T @ train.X), test.X)
+        expected[result.folds == f] = student_t.logpdf(test.y, nu, test.X @ b, np.sqrt(rss[0] / nu * (1 + lev)))
+    np.testing.assert_allclose(result.pointwise, expected, atol=0.25)
+    assert np.median(np.abs(result.pointwise - expected)) < 0.05
+    assert result.elpd == pytest.approx(expected.sum(), abs=0.6)
+
+
+def test_weighted_refit_keeps_the_intercepts_of_mice_in_train_and_drops_new_ones(wake):
+    model = models.WeightedModel(models.report_mixed(wake, weighted=True), wake)
+    runs = [model.sample(seed=3, draws=100, tune=100, chains=2, progressbar=False) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].posterior["beta"].values, runs[1].posterior["beta"].values)
+    assert runs[0].log_likelihood["WAKE"].shape == (2, 100, 33)
+    mouse_1 = wake["id"].astype(str) == "1"
+    one_recording_out = wake.drop(index=wake.index[mouse_1][:1])  # reloo: the mouse keeps its category
+    kept = model.sample(one_recording_out, seed=3, draws=100, tune=100, chains=2, progressbar=False)
+    assert kept.posterior["u"].sizes["id"] == 18
+    assert list(kept.log_likelihood["WAKE"].coords["obs"].values) == list(np.flatnonzero(wake.index.isin(one_recording_out.index)))
+    mouse_out = wake[~mouse_1].assign(id=lambda d: d["id"].cat.remove_unused_categories())  # kfold by mouse
+    dropped = model.sample(mouse_out, seed=3, draws=100, tune=100, chains=2, progressbar=False)
+    assert "1" not in dropped.posterior["u"].coords["id"].values and dropped.posterior["u"].sizes["id"] == 17
+    elpd = crossval.pointwise_elpd(models.course_log_lik(dropped, wake[mouse_1]))
+    assert np.all(np.isfinite(elpd))
