@@ -47,9 +47,9 @@ from lmmteach.crossval import gaussian_log_lik
 
 __all__ = [
     "BAMBI_FORMULA", "COEFS", "DEFAULT_SAMPLER", "Design", "FORMULA", "ModelDataError", "SAMPLERS", "SIGMA_U_PRIORS",
-    "WeightedModel",
+    "SIGMA_U_LOG_DENSITIES", "WeightedModel",
     "bambi_hierarchical", "course_fitted_mean", "course_log_lik", "course_posterior", "design", "fixed_effects",
-    "hierarchical", "report_mixed", "sample", "show_progress",
+    "hierarchical", "report_mixed", "sample", "sample_each_prior", "show_progress", "sigma_u_prior_switch",
 ]
 
 # nutpie gave more effective samples per second than PyMC's NUTS, compilation
@@ -163,6 +163,73 @@ SIGMA_U_PRIORS: dict[str, Callable] = {
     "invgamma_0.001": _inverse_gamma(0.001, 0.001),  # the classic "vague" choice Gelman 2006 warns against
     "uniform": _uniform,  # Uniform(0, 100) on sigma_u
 }
+
+
+def _inverse_gamma_on_sd(pm, sigma_u, alpha, beta):
+    """log density of sigma_u when sigma_u^2 ~ InverseGamma(alpha, beta): change of variables, d(s^2)/ds = 2 s."""
+    return pm.logp(pm.InverseGamma.dist(alpha=alpha, beta=beta), sigma_u**2) + pm.math.log(2 * sigma_u)
+
+
+#: The log density of sigma_u under each named prior of :data:`SIGMA_U_PRIORS` (the inverse-gamma ones moved
+#: from the variance to sigma_u), for :func:`sigma_u_prior_switch`; a test checks each against its named prior.
+SIGMA_U_LOG_DENSITIES: dict[str, Callable] = {
+    "halfnormal": lambda pm, s: pm.logp(pm.HalfNormal.dist(SIGMA_U_SD), s),
+    "halfstudentt": lambda pm, s: pm.logp(pm.HalfStudentT.dist(nu=3, sigma=SIGMA_U_SD), s),
+    "halfcauchy": lambda pm, s: pm.logp(pm.HalfCauchy.dist(beta=SIGMA_U_SD), s),
+    "invgamma": lambda pm, s: _inverse_gamma_on_sd(pm, s, 1.0, 1.0),
+    "invgamma_0.001": lambda pm, s: _inverse_gamma_on_sd(pm, s, 0.001, 0.001),
+}
+PRIOR_CHOICE = "sigma_u_prior_choice"  # the data vector that selects the prior in a switch model
+
+
+def sigma_u_prior_switch(names: list[str]) -> Callable:
+    """A ``sigma_u_prior`` for :func:`hierarchical` that is chosen when sampling, among ``names``.
+
+    sigma_u is declared flat on (0, inf) (sampled on the log scale, like every
+    named prior) and the log density of the chosen prior is added as a
+    potential, weighted by the 0/1 data vector ``sigma_u_prior_choice`` (one
+    entry per name). With the k-th entry 1 the posterior is exactly that of
+    ``hierarchical(..., sigma_u_prior=names[k])``: one compiled model serves
+    every prior (:func:`sample_each_prior`).
+    """
+    names = list(names)
+    unknown = [n for n in names if n not in SIGMA_U_LOG_DENSITIES]
+    if not names or unknown:
+        raise ValueError(f"names must be a non-empty list from {sorted(SIGMA_U_LOG_DENSITIES)}, got {names!r}")
+
+    def prior(name):
+        import pymc as pm
+
+        choice = pm.Data(PRIOR_CHOICE, np.eye(len(names))[0])
+        sigma_u = pm.HalfFlat(name)
+        log_densities = pm.math.stack([SIGMA_U_LOG_DENSITIES[n](pm, sigma_u) for n in names])
+        pm.Potential(f"{name}_prior", (choice * log_densities).sum())
+        return sigma_u
+
+    return prior
+
+
+def sample_each_prior(data: pd.DataFrame, names: list[str], *, seed: int, draws: int = 1000, tune: int = 1000,
+                      chains: int = 4, target_accept: float | None = None, progressbar: bool | None = None) -> dict:
+    """The hierarchical model fitted once under each named sigma_u prior, compiled once (nutpie).
+
+    Returns ``{name: InferenceData}`` (posterior and sampler statistics; no
+    log-likelihood). Each run uses the same ``seed``. Compiling a course model
+    costs about 8 s and sampling it about 1 s, so four priors take about 12 s
+    instead of about 40 s when each is built as its own model.
+    """
+    seed, draws, tune, chains = _check_run(seed, draws, tune, chains)
+    options = {} if target_accept is None else {"target_accept": _checked_target_accept(target_accept)}
+    names = list(names)
+    import nutpie
+
+    compiled = nutpie.compile_pymc_model(hierarchical(data, sigma_u_prior=sigma_u_prior_switch(names)))
+    fits = {}
+    for k, name in enumerate(names):
+        chosen = compiled.with_data(**{PRIOR_CHOICE: np.eye(len(names))[k]})
+        fits[name] = nutpie.sample(chosen, draws=draws, tune=tune, chains=chains, cores=1, seed=seed,
+                                   save_warmup=False, progress_bar=show_progress(progressbar), **options)
+    return fits
 
 
 def hierarchical(data: pd.DataFrame, *, centered: bool = False, sigma_u_prior: str | Callable = "halfnormal",

@@ -329,3 +329,34 @@ def test_weighted_refit_keeps_the_intercepts_of_mice_in_train_and_drops_new_ones
     assert "1" not in dropped.posterior["u"].coords["id"].values and dropped.posterior["u"].sizes["id"] == 17
     elpd = crossval.pointwise_elpd(models.course_log_lik(dropped, wake[mouse_1]))
     assert np.all(np.isfinite(elpd))
+
+
+@pytest.mark.parametrize("name", sorted(models.SIGMA_U_LOG_DENSITIES))
+def test_a_prior_switch_has_the_posterior_of_the_named_prior(wake, name):
+    """Switched to prior k, the one compiled model has the log posterior of hierarchical(sigma_u_prior=name), up to
+    a constant (the inverse-gamma priors are declared on the variance there: a constant Jacobian log 2 apart)."""
+    names = sorted(models.SIGMA_U_LOG_DENSITIES)
+    switch = models.hierarchical(wake, sigma_u_prior=models.sigma_u_prior_switch(names))
+    switch.set_data(models.PRIOR_CHOICE, np.eye(len(names))[names.index(name)])
+    named = models.hierarchical(wake, sigma_u_prior=name)
+    switch_logp, named_logp = switch.compile_logp(), named.compile_logp()
+    rng = np.random.default_rng(3)
+    differences = []
+    for _ in range(4):
+        log_sigma_u = rng.normal(1.0, 1.0)
+        point = {"beta": rng.normal(0, 5, size=len(models.COEFS)), "sigma_log__": np.log(8.0) + rng.normal(0, 0.2),
+                 "z_u": rng.normal(size=wake["id"].nunique())}
+        named_point = dict(point)
+        if name.startswith("invgamma"):
+            named_point["sigma_u_sq_log__"] = 2 * log_sigma_u
+        else:
+            named_point["sigma_u_log__"] = log_sigma_u
+        differences.append(switch_logp({**point, "sigma_u_log__": log_sigma_u}) - named_logp(named_point))
+    assert np.ptp(differences) < 1e-8, differences
+
+
+def test_a_prior_switch_refuses_unknown_names():
+    with pytest.raises(ValueError, match="names must be"):
+        models.sigma_u_prior_switch(["halfnormal", "flat"])
+    with pytest.raises(ValueError, match="names must be"):
+        models.sigma_u_prior_switch([])
