@@ -231,6 +231,20 @@ def test_course_log_lik_uses_known_intercepts_and_integrates_out_new_mice():
         models.course_log_lik(idata, test.drop(columns="Treatment"))
 
 
+def _student_t_predictive(wake, folds):
+    """The exact log predictive density of each held-out row under the flat-prior regression fitted to its fold's complement."""
+    from scipy.stats import t as student_t
+
+    expected = np.empty(len(wake))
+    for f in np.unique(folds):
+        train, test = models.design(wake[folds != f]), models.design(wake[folds == f])
+        b, rss, *_ = np.linalg.lstsq(train.X, train.y, rcond=None)
+        nu = len(train.y) - train.X.shape[1] - 1
+        lev = np.einsum("ij,jk,ik->i", test.X, np.linalg.inv(train.X.T @ train.X), test.X)
+        expected[folds == f] = student_t.logpdf(test.y, nu, test.X @ b, np.sqrt(rss[0] / nu * (1 + lev)))
+    return expected
+
+
 def test_kfold_of_the_flat_prior_regression_matches_the_student_t_predictive(wake):
     """End to end with PyMC: models.fixed_effects + models.sample + course_log_lik + kfold.
 
@@ -238,20 +252,12 @@ def test_kfold_of_the_flat_prior_regression_matches_the_student_t_predictive(wak
     Student t with n - p - 1 degrees of freedom, location x'b and scale
     sqrt(RSS / (n - p - 1) * (1 + x'(X'X)^-1 x)), b the least-squares fit to the training rows.
     """
-    from scipy.stats import t as student_t
-
     def fit(train):
         return models.sample(models.fixed_effects(train, priors="flat"), seed=4, draws=1500, tune=300,
                              chains=1, sampler="pymc", progressbar=False)
 
     result = crossval.kfold(wake, fit, models.course_log_lik, k=3, seed=1, group="id")
-    expected = np.empty(len(wake))
-    for f in range(3):
-        train, test = models.design(wake[result.folds != f]), models.design(wake[result.folds == f])
-        b, rss, *_ = np.linalg.lstsq(train.X, train.y, rcond=None)
-        nu = len(train.y) - train.X.shape[1] - 1
-        lev = np.einsum("ij,jk,ik->i", test.X, np.linalg.inv(train.X.T @ train.X), test.X)
-        expected[result.folds == f] = student_t.logpdf(test.y, nu, test.X @ b, np.sqrt(rss[0] / nu * (1 + lev)))
+    expected = _student_t_predictive(wake, result.folds)
     # Monte Carlo error: ~0.02 for typical rows, up to ~0.1 for rows in the tail of their predictive
     np.testing.assert_allclose(result.pointwise, expected, atol=0.25)
     assert np.median(np.abs(result.pointwise - expected)) < 0.05
@@ -298,17 +304,9 @@ def test_weighted_model_checks_its_input(wake, weighted_flat):
 
 def test_weighted_kfold_of_the_flat_prior_regression_matches_the_student_t_predictive(wake, weighted_flat):
     """Refits by weight, one compiled model: the same exact predictive as refits on the subsets (test above)."""
-    from scipy.stats import t as student_t
-
     fit = weighted_flat.refitter(4, draws=1500, tune=300, chains=1)
     result = crossval.kfold(wake, fit, models.course_log_lik, k=3, seed=1, group="id")
-    expected = np.empty(len(wake))
-    for f in range(3):
-        train, test = models.design(wake[result.folds != f]), models.design(wake[result.folds == f])
-        b, rss, *_ = np.linalg.lstsq(train.X, train.y, rcond=None)
-        nu = len(train.y) - train.X.shape[1] - 1
-        lev = np.einsum("ij,jk,ik->i", test.X, np.linalg.inv(train.X.T @ train.X), test.X)
-        expected[result.folds == f] = student_t.logpdf(test.y, nu, test.X @ b, np.sqrt(rss[0] / nu * (1 + lev)))
+    expected = _student_t_predictive(wake, result.folds)
     np.testing.assert_allclose(result.pointwise, expected, atol=0.25)
     assert np.median(np.abs(result.pointwise - expected)) < 0.05
     assert result.elpd == pytest.approx(expected.sum(), abs=0.6)
